@@ -1,0 +1,31 @@
+"""The interface every backend implements, in-tree or plugged in.
+
+A backend turns a `GraphProgram` (graph dialect after the middle-end pipeline) into a
+`BackendOutput`: plain data that goes into the artifact — a JSON-able `meta` dict and named binary
+`sections` (object code, LLVM IR, kernel sources…). At run time the backend's `executor` (named by
+an import path, so the runtime never imports compiler code it does not need) turns those back into
+something that runs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from graphc.dialects.resources import GraphProgram
+
+
+@dataclass
+class BackendOutput:
+    meta: dict = field(default_factory=dict)
+    sections: dict[str, bytes] = field(default_factory=dict)
+    schedule: list[str] = field(default_factory=list)
+    """Kernel names in execution order (what `--report` and `graphc inspect` show)."""
+
+
+class Backend(Protocol):
+    name: str
+    executor: str
+    """`module:Class` of the runtime executor that runs this backend's output."""
+
+    def compile(self, program: GraphProgram) -> BackendOutput: ...

@@ -1,0 +1,174 @@
+"""The `graphc` command line: compile, run, inspect.
+
+Every user error ends as one line on stderr and exit status 1 (2 for bad command-line usage);
+a Python traceback appears only for internal errors when GRAPHC_TRACEBACK=1 is set.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import traceback
+import zipfile
+
+import numpy as np
+
+from graphc.errors import GraphcError
+from graphc.runtime.errors import ArtifactError, RuntimeInputError
+
+USER_ERRORS = (GraphcError, ArtifactError, RuntimeInputError)
+
+
+class UsageError(Exception):
+    pass
+
+
+def parse_shape_spec(spec: str) -> tuple[str, tuple[int, ...]]:
+    """`name=1x224x224x3` → ("name", (1, 224, 224, 3)); a scalar is `name=`."""
+    name, sep, dims = spec.rpartition("=")
+    if not sep or not name:
+        raise UsageError(f"--input-shape '{spec}' must look like NAME=1x224x224x3")
+    try:
+        shape = tuple(int(d) for d in dims.split("x")) if dims else ()
+    except ValueError:
+        raise UsageError(f"--input-shape '{spec}': dimensions must be integers separated by 'x'") from None
+    if any(d < 0 for d in shape):
+        raise UsageError(f"--input-shape '{spec}': dimensions must be non-negative")
+    return name, shape
+
+
+def _names(value: str | None) -> list[str] | None:
+    return [n.strip() for n in value.split(",") if n.strip()] if value else None
+
+
+def cmd_compile(args: argparse.Namespace) -> int:
+    import graphc
+
+    shapes = dict(parse_shape_spec(s) for s in args.input_shape)
+    model = graphc.compile(
+        args.model,
+        target=args.target,
+        input_shapes=shapes,
+        inputs=_names(args.inputs),
+        outputs=_names(args.outputs),
+        verify_each=args.verify_each,
+    )
+    out = args.output or os.path.splitext(os.path.basename(args.model))[0] + ".gcx"
+    model.save(out)
+    if not args.quiet:
+        kernels = len(model.artifact.schedule)
+        print(f"wrote {out} ({args.target}, {kernels} kernels, {os.path.getsize(out)} bytes)")
+    return 0
+
+
+def _read_npz(path: str) -> dict[str, np.ndarray]:
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return {k: data[k] for k in data.files}
+    except FileNotFoundError:
+        raise GraphcError("no such file", source=path) from None
+    except (OSError, ValueError, zipfile.BadZipFile) as err:
+        raise GraphcError(f"not a readable .npz file ({err})", source=path) from None
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    import graphc
+
+    model = graphc.load(args.artifact)
+    inputs = _read_npz(args.inputs)
+    outputs = model.run(inputs)
+    np.savez(args.out, **outputs)
+    if not args.quiet:
+        summary = ", ".join(f"{k} {list(v.shape)} {v.dtype}" for k, v in outputs.items())
+        print(f"wrote {args.out}: {summary}")
+    return 0
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    from graphc.frontends import detect_format, read_model_bytes
+
+    data, source = read_model_bytes(args.model)
+    detect_format(data, source)
+    from graphc.frontends.tensorflow import inspect_graphdef
+
+    info = inspect_graphdef(data, source=source)
+    print(f"model: {source}")
+    print("inputs:")
+    for item in info["inputs"]:
+        print(f"  {item['name']}: {item.get('dtype', '?')} {item.get('shape')}")
+    print("outputs:")
+    for name in info["outputs"]:
+        print(f"  {name}")
+    print(f"parameters: {info.get('parameters', 0)}")
+    print("ops:")
+    for op, count in sorted(info["op_histogram"].items(), key=lambda kv: (-kv[1], kv[0])):
+        print(f"  {count:5d}  {op}")
+    unsupported = info.get("unsupported", {})
+    if unsupported:
+        print("unsupported ops:")
+        for op, nodes in sorted(unsupported.items()):
+            print(f"  {op}: {', '.join(nodes)}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="graphc", description="A kernel-fusion compiler for ML graphs.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("compile", help="compile a model into an artifact (.gcx)")
+    p.add_argument("model", help="a TensorFlow frozen GraphDef (.pb)")
+    p.add_argument("-o", "--output", help="artifact path (default: MODEL.gcx in the current folder)")
+    p.add_argument("--target", default="cpu", help="cpu (native code through LLVM) or reference (JAX)")
+    p.add_argument("--input-shape", action="append", default=[], metavar="NAME=DxDx…",
+                   help="specialise an input's shape (needed for unknown dimensions); repeatable")  # fmt: skip
+    p.add_argument("--inputs", help="comma-separated input names (default: consumed placeholders)")
+    p.add_argument("--outputs", help="comma-separated output names (default: the graph's sinks)")
+    p.add_argument("--verify-each", action="store_true", help="verify the IR after every pass")
+    p.add_argument("-q", "--quiet", action="store_true")
+    p.set_defaults(fn=cmd_compile)
+
+    p = sub.add_parser("run", help="run an artifact on inputs from an .npz file")
+    p.add_argument("artifact")
+    p.add_argument("--inputs", required=True, help=".npz whose keys are the input names")
+    p.add_argument("--out", required=True, help=".npz to write, keyed by output names")
+    p.add_argument("-q", "--quiet", action="store_true")
+    p.set_defaults(fn=cmd_run)
+
+    p = sub.add_parser("inspect", help="inputs, outputs, op histogram, unsupported ops, parameters")
+    p.add_argument("model")
+    p.set_defaults(fn=cmd_inspect)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.fn(args)
+    except UsageError as err:
+        print(f"graphc: error: {err}", file=sys.stderr)
+        return 2
+    except USER_ERRORS as err:
+        print(f"graphc: error: {_one_line(err)}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("graphc: interrupted", file=sys.stderr)
+        return 130
+    except Exception as err:  # an internal error: still one line unless asked for the traceback
+        if os.environ.get("GRAPHC_TRACEBACK"):
+            traceback.print_exc()
+        print(
+            f"graphc: internal error: {type(err).__name__}: {_one_line(err)} "
+            "(set GRAPHC_TRACEBACK=1 for details and please report it)",
+            file=sys.stderr,
+        )
+        return 3
+
+
+def _one_line(err: BaseException) -> str:
+    return " ".join(str(err).split())
+
+
+if __name__ == "__main__":
+    sys.exit(main())
