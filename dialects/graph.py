@@ -844,7 +844,9 @@ class ResizeOp(GraphOp):
     nearest: floor((x+0.5)*scale)). `nearest_mode`: "floor" or "round_prefer_ceil".
     `cubic_coeff` is the Keys kernel parameter (-0.5 TF2, -0.75 TF1/ONNX). With `exclude_outside`,
     taps that fall outside the image get weight 0 and the others are renormalized (TF2 bicubic);
-    otherwise indices are clamped to the edge.
+    otherwise indices are clamped to the edge. An optional `cubic_table = N` rounds each fractional
+    offset to a multiple of 1/N before weighting, as TensorFlow's bicubic kernel does with its
+    1024-entry coefficient table; without it the weights are exact (ONNX).
     """
 
     name = "graph.resize"
@@ -856,6 +858,7 @@ class ResizeOp(GraphOp):
     nearest_mode = attr_def(StringAttr)
     cubic_coeff = attr_def(FloatAttr)
     exclude_outside = attr_def(IntegerAttr)
+    cubic_table = opt_attr_def(IntegerAttr)
     traits = traits_def(Pure())
 
     @classmethod

@@ -94,7 +94,10 @@ def make_constant(array: np.ndarray, weights: WeightStore, hint: str = "w") -> C
     """A `graph.constant` for `array`: inline when small (and not bf16), a weight resource otherwise."""
     array = np.asarray(array)
     element = dtypes.from_numpy_dtype(array.dtype)
-    if array.size <= INLINE_LIMIT and element != dtypes.bf16:
+    # Non-finite floats print as hex bit patterns that xDSL reads back as integers: keep them out
+    # of the IR text.
+    printable = not dtypes.is_float(element) or bool(np.isfinite(array).all())
+    if array.size <= INLINE_LIMIT and element not in (dtypes.bf16, dtypes.f16) and printable:
         ttype = dtypes.tensor(array.shape, element)
         flat = array.reshape(-1)
         if dtypes.is_float(element):

@@ -562,6 +562,9 @@ def resize_matrix(in_size: int, out_size: int, attrs: dict) -> np.ndarray:
         return m
     base = np.floor(src)
     t = src - base
+    if "cubic_table" in attrs:
+        entries = g.get_int(attrs, "cubic_table")
+        t = np.rint(t * entries) / entries
     for offset in (-1, 0, 1, 2):
         d = np.abs(t - offset)
         weight = np.where(

@@ -1,0 +1,12 @@
+"""The CPU backend: graph dialect → loops (scf/memref/arith/math) → LLVM IR (llvmlite) → native code.
+
+`compile_program(program) -> CpuCode`; `graphc.runtime.native` runs the result. Stages, one module
+each: `memory_plan` (schedule, arena), `lower_to_loops` (+ the per-family `lower_*` modules, built
+with `loop_builder` and `scalar_ops`), `emit_llvm`, `codegen`; `driver` runs them in order.
+"""
+
+from graphc.backends.cpu.code import CpuCode
+from graphc.backends.cpu.driver import compile_program
+from graphc.backends.cpu.elements import UnsupportedOnCpu
+
+__all__ = ["CpuCode", "compile_program", "UnsupportedOnCpu"]

@@ -1,0 +1,179 @@
+"""Runs CPU-backend object code in this process: llvmlite's MCJIT links it, ctypes calls it.
+
+No compiler here: this module imports neither xdsl nor the backend, and loading runs no LLVM
+optimization (the object is already machine code; MCJIT only relocates it and resolves libm and
+libgcc symbols from the process).
+
+The entry function's ABI is `void entry(void **inputs, void **outputs, void **weights, char *arena)`
+and it assumes every buffer is C-contiguous and 64-byte aligned: `aligned_empty` makes such arrays.
+`NativeModule.run` copies user inputs (and redirects outputs) that are not; weights and the arena
+must already be aligned, since copying them on every call would be a silent cost.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import threading
+from collections.abc import Mapping, Sequence
+from functools import cache
+
+import llvmlite.binding as llvm
+import numpy as np
+
+ALIGN = 64
+_ENTRY_TYPE = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p)
+
+
+def aligned_empty(shape: Sequence[int] | int, dtype, align: int = ALIGN) -> np.ndarray:
+    """An uninitialised C-contiguous array whose data starts on an `align`-byte boundary."""
+    shape = (int(shape),) if isinstance(shape, int | np.integer) else tuple(int(d) for d in shape)
+    dtype = np.dtype(dtype)
+    nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    raw = np.empty(nbytes + align, dtype=np.uint8)
+    start = (-raw.ctypes.data) % align
+    return raw[start : start + nbytes].view(dtype).reshape(shape)
+
+
+def aligned_copy(array: np.ndarray, align: int = ALIGN) -> np.ndarray:
+    out = aligned_empty(array.shape, array.dtype, align)
+    np.copyto(out, array)
+    return out
+
+
+def is_aligned(array: np.ndarray, align: int = ALIGN) -> bool:
+    """C-contiguous and starting on an `align`-byte boundary (an empty array always is: the
+    runtime passes it as a pointer to an aligned dummy)."""
+    return array.size == 0 or (array.flags.c_contiguous and array.ctypes.data % align == 0)
+
+
+@cache
+def _init() -> None:
+    llvm.initialize_native_target()
+    llvm.initialize_native_asmprinter()
+    # Make libm (expf, tanhf, fmodf, ...) and libgcc (half-precision helpers on CPUs without F16C)
+    # visible to the JIT linker, whatever this Python happens to link already.
+    for lib in ("m", "gcc_s"):
+        path = ctypes.util.find_library(lib)
+        if path:
+            try:
+                llvm.load_library_permanently(path)
+            except RuntimeError:
+                pass
+
+
+class NativeModule:
+    """An object file linked into this process, with its entry function callable from numpy."""
+
+    def __init__(self, engine, target_machine, entry: str, address: int):
+        self._engine = engine  # keeps the code mapped
+        self._target_machine = target_machine
+        self.entry = entry
+        self._fn = _ENTRY_TYPE(address)
+
+    @classmethod
+    def load(cls, object_code: bytes, entry: str) -> NativeModule:
+        _init()
+        target = llvm.Target.from_triple(llvm.get_process_triple())
+        tm = target.create_target_machine(
+            cpu=llvm.get_host_cpu_name(),
+            features=llvm.get_host_cpu_features().flatten(),
+            reloc="pic",
+            codemodel="jitdefault",
+        )
+        host = llvm.parse_assembly("")
+        host.triple = llvm.get_process_triple()
+        engine = llvm.create_mcjit_compiler(host, tm)
+        engine.add_object_file(llvm.ObjectFileRef.from_data(bytes(object_code)))
+        engine.finalize_object()
+        address = engine.get_function_address(entry)
+        if not address:
+            raise RuntimeError(f"the object code has no function '{entry}'")
+        return cls(engine, tm, entry, address)
+
+    def run(
+        self,
+        inputs: Sequence[np.ndarray],
+        outputs: Sequence[np.ndarray],
+        weights: Sequence[np.ndarray],
+        arena: np.ndarray,
+    ) -> None:
+        """Calls the entry once; results land in `outputs`."""
+        ins = [a if is_aligned(a) else aligned_copy(np.asarray(a)) for a in inputs]
+        # the kernels assume outputs overlap nothing they read (noalias): redirect any that do
+        read = [*ins, *weights]
+        outs = [a if is_aligned(a) and not _overlaps(a, read) else aligned_empty(a.shape, a.dtype) for a in outputs]
+        for i, w in enumerate(weights):
+            if not is_aligned(w):
+                raise ValueError(f"weight {i} is not C-contiguous and {ALIGN}-byte aligned: bind it with aligned_copy")
+        if not is_aligned(arena):
+            raise ValueError(f"the arena must be C-contiguous and {ALIGN}-byte aligned: use aligned_empty")
+        tables = [_pointer_table(ins), _pointer_table(outs), _pointer_table(weights)]
+        self._fn(*(ctypes.addressof(t) for t in tables), _pointer(arena))
+        for user, ours in zip(outputs, outs):
+            if user is not ours:
+                np.copyto(user, ours)
+
+
+def _overlaps(array: np.ndarray, others: Sequence[np.ndarray]) -> bool:
+    return any(np.may_share_memory(array, other) for other in others)
+
+
+_EMPTY = aligned_empty(ALIGN, np.uint8)
+
+
+def _pointer(array: np.ndarray) -> int:
+    return array.ctypes.data if array.size else _EMPTY.ctypes.data
+
+
+def _pointer_table(arrays: Sequence[np.ndarray]):
+    table = (ctypes.c_void_p * max(1, len(arrays)))()
+    for i, a in enumerate(arrays):
+        table[i] = _pointer(a)
+    return table
+
+
+class NativeExecutor:
+    """Runs a CPU-backend artifact (the runtime's executor interface).
+
+    Binds the weights once (aligned copies, in the order of the weight table) and keeps one arena
+    for every call; calls are serialized, since they share that arena.
+    """
+
+    def __init__(self, meta: Mapping, sections: Mapping[str, bytes], weights: Mapping[str, np.ndarray]):
+        check_target(meta.get("target", {}))
+        self.module = NativeModule.load(sections["object.o"], meta["entry"])
+        self.weights = []
+        for name, spec in zip(meta["weight_names"], meta["weights"]):
+            array = np.asarray(weights[name])
+            size = int(np.prod(spec["shape"], dtype=np.int64))
+            if array.dtype != np.dtype(spec["dtype"]) or array.size != size:
+                raise ValueError(
+                    f"weight '{name}' is {array.dtype}{list(array.shape)}; the code expects "
+                    f"{spec['dtype']}{spec['shape']}"
+                )
+            self.weights.append(aligned_copy(array.reshape(spec["shape"])))
+        self.arena = aligned_empty(int(meta["arena_bytes"]), np.uint8)
+        self.output_specs = [(tuple(o["shape"]), np.dtype(o["dtype"])) for o in meta["outputs"]]
+        self._lock = threading.Lock()
+
+    def run(self, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
+        outputs = [aligned_empty(shape, dtype) for shape, dtype in self.output_specs]
+        with self._lock:
+            self.module.run(inputs, outputs, self.weights, self.arena)
+        return outputs
+
+
+def check_target(target: Mapping) -> None:
+    """Refuses object code that uses CPU features this machine lacks (it would crash)."""
+    if not target:
+        return
+    _init()
+    have = {f[1:] for f in llvm.get_host_cpu_features().flatten().split(",") if f.startswith("+")}
+    need = {f[1:] for f in str(target.get("features", "")).split(",") if f.startswith("+")}
+    missing = sorted(need - have)
+    if missing:
+        raise RuntimeError(
+            f"this artifact was compiled for a {target.get('cpu')} CPU and needs features this machine lacks "
+            f"({', '.join(missing[:8])}{'...' if len(missing) > 8 else ''}): recompile it here"
+        )
