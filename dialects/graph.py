@@ -344,7 +344,12 @@ SubOp = _binary("graph.sub", "SubOp")
 MulOp = _binary("graph.mul", "MulOp")
 DivOp = _binary("graph.div", "DivOp", doc="True division on floats, truncating on integers.")
 FloorDivOp = _binary("graph.floor_div", "FloorDivOp")
-FloorModOp = _binary("graph.floor_mod", "FloorModOp", doc="Result has the sign of the divisor.")
+FloorModOp = _binary(
+    "graph.floor_mod",
+    "FloorModOp",
+    doc="Result has the sign of the divisor (numpy's mod). For floats, like TensorFlow, this is not "
+    "exactly a − floor_div(a, b)·b: floor_div is floor(a / b) after rounding the quotient.",
+)
 PowOp = _binary("graph.pow", "PowOp")
 MaxOp = _binary("graph.max", "MaxOp", doc="NaN-propagating maximum.")
 MinOp = _binary("graph.min", "MinOp", doc="NaN-propagating minimum.")
@@ -813,7 +818,10 @@ class GatherOp(GraphOp):
 
 @irdl_op_definition
 class GatherNdOp(GraphOp):
-    """TF GatherNd: `indices[..., :k]` index the first k dims (after `batch_dims`) of `input`."""
+    """TF GatherNd: `indices[..., :k]` index the first k dims (after `batch_dims`) of `input`.
+
+    As in `graph.gather`, negative indices count from the end and out-of-range ones are clamped.
+    """
 
     name = "graph.gather_nd"
     input = operand_def(TensorType)
@@ -841,7 +849,8 @@ class ResizeOp(GraphOp):
 
     `mode`: "nearest", "bilinear" or "bicubic". `coordinates`: "asymmetric", "align_corners",
     "half_pixel" (TF2/ONNX, clamps at 0 for linear) or "tf_half_pixel" (TF1 half_pixel_centers for
-    nearest: floor((x+0.5)*scale)). `nearest_mode`: "floor" or "round_prefer_ceil".
+    nearest: floor((x+0.5)*scale)). `nearest_mode`: "floor", "ceil", "round_prefer_ceil" or
+    "round_prefer_floor".
     `cubic_coeff` is the Keys kernel parameter (-0.5 TF2, -0.75 TF1/ONNX). With `exclude_outside`,
     taps that fall outside the image get weight 0 and the others are renormalized (TF2 bicubic);
     otherwise indices are clamped to the edge. An optional `cubic_table = N` rounds each fractional
@@ -868,6 +877,10 @@ class ResizeOp(GraphOp):
         oh, ow = get_ints(attrs, "size")
         if get_str(attrs, "mode") not in ("nearest", "bilinear", "bicubic"):
             raise VerifyException("graph.resize: unknown mode")
+        if get_str(attrs, "coordinates") not in ("asymmetric", "align_corners", "half_pixel", "tf_half_pixel"):
+            raise VerifyException("graph.resize: unknown coordinates")
+        if get_str(attrs, "nearest_mode") not in ("floor", "ceil", "round_prefer_ceil", "round_prefer_floor"):
+            raise VerifyException("graph.resize: unknown nearest_mode")
         return [dtypes.tensor((n, oh, ow, c), x.element_type)]
 
 

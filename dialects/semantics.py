@@ -232,6 +232,8 @@ def _reduce(xp, op, args):
         return [_truncating_div(xp, xp.sum(x, axis=axes, keepdims=keep), count)]
     if kind in ("sum", "prod") and not _is_float(x):
         return [getattr(xp, kind)(x, axis=axes, keepdims=keep, dtype=x.dtype)]
+    if kind in ("sum", "mean", "prod") and np.dtype(x.dtype).itemsize < 4:
+        x = x.astype(np.float32)  # half-precision sums accumulate in float32 (as TF and XLA do)
     return [getattr(xp, kind)(x, axis=axes, keepdims=keep)]
 
 
@@ -284,7 +286,11 @@ def _top_k(xp, op, args):
 
         values, indices = jax.lax.top_k(x, k)
         return [values, indices]
-    order = np.argsort(_descending_key(x), axis=-1, kind="stable")[..., :k]
+    order = np.argsort(_descending_key(x), axis=-1, kind="stable")
+    if _is_float(x):  # NaN ranks above everything, as in lax.top_k and graph.argmax
+        nan_last = ~np.isnan(np.take_along_axis(x, order, axis=-1))
+        order = np.take_along_axis(order, np.argsort(nan_last, axis=-1, kind="stable"), axis=-1)
+    order = order[..., :k]
     return [np.take_along_axis(x, order, axis=-1), order]
 
 
@@ -295,7 +301,7 @@ def _descending_key(x: np.ndarray) -> np.ndarray:
         return np.iinfo(x.dtype).max - x
     if np.issubdtype(x.dtype, np.integer):
         return -(x.astype(np.int64))
-    return -x.astype(np.float64)
+    return np.nan_to_num(-x.astype(np.float64), nan=0.0, posinf=np.inf, neginf=-np.inf)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -374,6 +380,8 @@ def _pool(xp, op, args):
         for _, _, view in _window_taps(padded, kh, kw, sh, sw, 1, 1, oh, ow):
             out = view if out is None else xp.maximum(out, view)
         return [out]
+    if _is_float(x) and np.dtype(x.dtype).itemsize < 4:
+        x = x.astype(np.float32)  # half-precision averages accumulate in float32
     padded = _pad_spatial(xp, x, pads, 0)
     ones = _pad_spatial(xp, xp.ones((1, *x.shape[1:3], 1), x.dtype), pads, 0)
     total, count = None, None

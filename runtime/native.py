@@ -14,12 +14,15 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import struct
 import threading
 from collections.abc import Mapping, Sequence
 from functools import cache
 
 import llvmlite.binding as llvm
 import numpy as np
+
+from graphc.runtime.errors import ArtifactError
 
 ALIGN = 64
 _ENTRY_TYPE = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p)
@@ -81,6 +84,9 @@ class NativeModule:
             reloc="pic",
             codemodel="jitdefault",
         )
+        missing = [s for s in undefined_symbols(object_code) or [] if not llvm.address_of_symbol(s)]
+        if missing:  # MCJIT would abort the process on them
+            raise RuntimeError(f"the object code needs symbols this process does not provide: {', '.join(missing)}")
         host = llvm.parse_assembly("")
         host.triple = llvm.get_process_triple()
         engine = llvm.create_mcjit_compiler(host, tm)
@@ -113,6 +119,29 @@ class NativeModule:
         for user, ours in zip(outputs, outs):
             if user is not ours:
                 np.copyto(user, ours)
+
+
+def undefined_symbols(object_code: bytes) -> list[str] | None:
+    """Names an ELF64 little-endian object imports (libm, libc), or None for other formats."""
+    data = bytes(object_code)
+    if data[:4] != b"\x7fELF" or data[4] != 2 or data[5] != 1:
+        return None
+    (shoff,) = struct.unpack_from("<Q", data, 0x28)
+    shentsize, shnum = struct.unpack_from("<HH", data, 0x3A)
+    sections = [struct.unpack_from("<IIQQQQIIQQ", data, shoff + i * shentsize) for i in range(shnum)]
+    names = []
+    for _, sh_type, _, _, offset, size, link, _, _, entsize in sections:
+        if sh_type != 2:  # SHT_SYMTAB
+            continue
+        strtab_offset = sections[link][4]
+        for at in range(offset, offset + size, entsize or 24):
+            st_name, st_info, _, st_shndx = struct.unpack_from("<IBBH", data, at)
+            if st_shndx == 0 and st_name and (st_info >> 4) in (1, 2):  # undefined, global or weak
+                end = data.index(b"\0", strtab_offset + st_name)
+                name = data[strtab_offset + st_name : end].decode()
+                if name != "_GLOBAL_OFFSET_TABLE_":  # the JIT linker provides it
+                    names.append(name)
+    return sorted(set(names))
 
 
 def _overlaps(array: np.ndarray, others: Sequence[np.ndarray]) -> bool:
@@ -148,7 +177,7 @@ class NativeExecutor:
             array = np.asarray(weights[name])
             size = int(np.prod(spec["shape"], dtype=np.int64))
             if array.dtype != np.dtype(spec["dtype"]) or array.size != size:
-                raise ValueError(
+                raise ArtifactError(
                     f"weight '{name}' is {array.dtype}{list(array.shape)}; the code expects "
                     f"{spec['dtype']}{spec['shape']}"
                 )
@@ -173,7 +202,7 @@ def check_target(target: Mapping) -> None:
     need = {f[1:] for f in str(target.get("features", "")).split(",") if f.startswith("+")}
     missing = sorted(need - have)
     if missing:
-        raise RuntimeError(
+        raise ArtifactError(
             f"this artifact was compiled for a {target.get('cpu')} CPU and needs features this machine lacks "
             f"({', '.join(missing[:8])}{'...' if len(missing) > 8 else ''}): recompile it here"
         )

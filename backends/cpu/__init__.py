@@ -1,8 +1,9 @@
 """The CPU backend: graph dialect → loops (scf/memref/arith/math) → LLVM IR (llvmlite) → native code.
 
-`compile_program(program) -> CpuCode`; `graphc.runtime.native` runs the result. Stages, one module
-each: `memory_plan` (schedule, arena), `lower_to_loops` (+ the per-family `lower_*` modules, built
-with `loop_builder` and `scalar_ops`), `emit_llvm`, `codegen`; `driver` runs them in order.
+`compile_program(program) -> CpuCode`; `graphc.runtime.native` runs the result, and `backend`
+plugs it into graphc's driver and artifacts. Stages, one module each: `memory_plan` (schedule,
+arena), `lower_to_loops` (+ the per-family `lower_*` modules, built with `loop_builder`,
+`scalar_ops` and `elements`), `emit_llvm`, `codegen`; `driver` runs them in order.
 """
 
 from graphc.backends.cpu.code import CpuCode

@@ -34,7 +34,7 @@ class CpuCode:
     kernels: list[str]
     """The kernel each schedule step calls, in order (identical ops share a kernel)."""
     external_symbols: list[str] = field(default_factory=list)
-    """libm functions the emitted IR calls directly (LLVM may add more, e.g. expf for llvm.exp)."""
+    """Symbols the object imports from the process (libm and libc functions such as expf, memset)."""
     target: dict[str, str] = field(default_factory=dict)
     """`{"triple", "cpu", "features"}` the object was compiled for."""
     stage_seconds: dict[str, float] = field(default_factory=dict)

@@ -9,11 +9,12 @@ from __future__ import annotations
 import time
 
 from graphc.backends.cpu.code import CpuCode
-from graphc.backends.cpu.codegen import compile_llvm_ir
+from graphc.backends.cpu.codegen import compile_llvm_ir, host_target, target_machine
 from graphc.backends.cpu.elements import kind_of, shape_of
 from graphc.backends.cpu.emit_llvm import emit_llvm
 from graphc.backends.cpu.lower_to_loops import lower_program
 from graphc.dialects.resources import GraphProgram
+from graphc.runtime.native import undefined_symbols
 
 
 def compile_program(program: GraphProgram, *, opt: int = 2, verify: bool = True) -> CpuCode:
@@ -33,11 +34,13 @@ def compile_program(program: GraphProgram, *, opt: int = 2, verify: bool = True)
         lap("verify_loops")
     loops_ir = str(loops.module)
     lap("print_loops")
-    llvm_module, external = emit_llvm(loops.module)
+    target = host_target()
+    data_layout = str(target_machine(target, opt).target_data)
+    llvm_module, external = emit_llvm(loops.module, target.triple, data_layout)
     lap("emit_llvm")
     llvm_ir = str(llvm_module)
     lap("print_llvm")
-    native = compile_llvm_ir(llvm_ir, opt=opt)
+    native = compile_llvm_ir(llvm_ir, opt=opt, target=target)
     seconds.update(native.seconds)
 
     plan = loops.plan
@@ -57,7 +60,7 @@ def compile_program(program: GraphProgram, *, opt: int = 2, verify: bool = True)
         inputs=[_describe(n, v.type) for n, v in zip(program.input_names, plan.inputs)],
         outputs=[_describe(n, v.type) for n, v in zip(program.output_names, plan.outputs)],
         kernels=list(loops.kernels),
-        external_symbols=external,
+        external_symbols=undefined_symbols(native.object_code) or external,
         target={"triple": native.target.triple, "cpu": native.target.cpu, "features": native.target.features},
         stage_seconds=seconds,
     )

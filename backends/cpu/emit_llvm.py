@@ -3,10 +3,11 @@
 Takes the loop-level module of `lower_to_loops` (func, scf, memref, arith, math on static memrefs,
 plus `arith.remf`). Leaves an `llvmlite.ir.Module`:
 
-- every memref is a pointer to its first element; `memref.load/store` become one `getelementptr
-  inbounds` from that base pointer at the linear index (static strides, constant indices folded)
-  and a load/store aligned to the element size. Views, reshapes and collapses are the same pointer
-  (plus a byte or element offset): no `ptrtoint`/`inttoptr` anywhere, so LLVM can vectorize;
+- every memref is a pointer to its base; `memref.load/store` become one `getelementptr inbounds`
+  from that pointer at the linear index (static strides and layout offset, constant indices
+  folded) and a load/store aligned to the element size. Reinterpret casts and collapses are the
+  same pointer, a `memref.view` the pointer plus its byte shift: no `ptrtoint`/`inttoptr`
+  anywhere, so LLVM can vectorize;
 - kernels are internal, `noinline` (the optimizer works kernel by kernel, which keeps compile time
   linear), with `noalias align 64 dereferenceable(size)` pointer parameters: the memory plan never
   lets a kernel's result overlap its operands, and every buffer starts 64-byte aligned (arena
@@ -283,11 +284,8 @@ class FunctionEmitter:
         elif t is memref.ReinterpretCastOp:
             if len(op.offsets) or len(op.sizes) or len(op.strides):
                 raise EmitError("memref.reinterpret_cast with dynamic offsets, sizes or strides")
-            (offset,) = op.static_offsets.get_values()
-            base = self.get(op.source)
-            elem = llvm_type(op.result.type.element_type)
-            offset_value = ir.Constant(I64, offset)
-            self.values[op.result] = b.gep(base, [offset_value], inbounds=True, source_etype=elem) if offset else base
+            # the same base pointer: a static offset is part of the result's layout, applied on access
+            self.values[op.result] = self.get(op.source)
         elif t in VIEWS:
             self.values[op.results[0]] = self.get(op.operands[0])
         elif t is memref.GetGlobalOp:
@@ -544,8 +542,12 @@ class LLVMEmitter:
         fe.emit_block(block)
 
 
-def emit_llvm(module: ModuleOp) -> tuple[ir.Module, list[str]]:
-    """The LLVM module and the external (libm) symbols it calls."""
+def emit_llvm(module: ModuleOp, triple: str = "", data_layout: str = "") -> tuple[ir.Module, list[str]]:
+    """The LLVM module and the libm functions it calls directly."""
     emitter = LLVMEmitter()
     llvm_module = emitter.emit(module)
+    if triple:
+        llvm_module.triple = triple
+    if data_layout:
+        llvm_module.data_layout = data_layout
     return llvm_module, sorted(emitter.external)

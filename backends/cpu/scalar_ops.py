@@ -15,7 +15,7 @@ import math
 
 from xdsl.dialects import arith
 from xdsl.dialects import math as mathd
-from xdsl.dialects.builtin import Float32Type, Float64Type, IntegerType, f32, i1, i32, i64
+from xdsl.dialects.builtin import Float32Type, Float64Type, IntegerType, f32, i32, i64
 from xdsl.ir import SSAValue
 
 from graphc.backends.cpu.arith_ext import RemFOp
@@ -388,5 +388,3 @@ def _need_number(name: str, kind: ElemKind) -> None:
     if kind.is_bool:
         raise UnsupportedOnCpu(f"{name} is not defined on booleans (i1)")
 
-
-__all__ = ["unary", "binary", "compare", "cast", "maximum", "minimum", "lowest", "highest", "i1"]
