@@ -4,12 +4,28 @@
     outputs = model.run({"x": x})
     model.save("model.gcx")
     same = graphc.load("model.gcx")
+
+Names are imported on first use, so `graphc.load` and `graphc.runtime` run saved artifacts
+without importing the compiler (xDSL, passes, front ends).
 """
 
 from __future__ import annotations
 
-from graphc.driver import CompiledModel, compile
-from graphc.errors import GraphcError
-from graphc.runtime import LoadedModel, load
+import importlib
 
-__all__ = ["CompiledModel", "GraphcError", "LoadedModel", "compile", "load"]
+_LAZY = {
+    "compile": "graphc.driver",
+    "CompiledModel": "graphc.driver",
+    "GraphcError": "graphc.errors",
+    "load": "graphc.runtime",
+    "LoadedModel": "graphc.runtime",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str):
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'graphc' has no attribute '{name}'")
+    return getattr(importlib.import_module(module), name)
