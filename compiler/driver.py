@@ -55,8 +55,9 @@ class CompiledModel:
     def output_names(self) -> list[str]:
         return [t.name for t in self.artifact.outputs]
 
-    def run(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        return self.loaded.run(inputs)
+    def run(self, inputs: Mapping[str, np.ndarray], out: Mapping[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
+        """See `graphc.runtime.LoadedModel.run` (`out` reuses the caller's output arrays)."""
+        return self.loaded.run(inputs, out)
 
     def save(self, path: str | os.PathLike) -> None:
         self.artifact.save(os.fspath(path))

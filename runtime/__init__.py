@@ -40,9 +40,17 @@ class LoadedModel:
     def outputs(self) -> list[TensorSpec]:
         return self.artifact.outputs
 
-    def run(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    def run(
+        self, inputs: Mapping[str, np.ndarray], out: Mapping[str, np.ndarray] | None = None
+    ) -> dict[str, np.ndarray]:
+        """Runs the model. With `out` ({output name: array of the output's shape and dtype}), the
+        results are written into those arrays, which are returned (like onnxruntime's IO binding):
+        reusing them across calls avoids the page faults of fresh memory."""
         arrays = check_inputs(self.artifact.inputs, inputs, self.source)
-        results = self.executor.run(arrays)
+        if out is None:
+            results = self.executor.run(arrays)
+        else:
+            results = self.executor.run(arrays, check_outputs(self.artifact.outputs, out, self.source))
         return {spec.name: result for spec, result in zip(self.artifact.outputs, results)}
 
 
@@ -65,6 +73,27 @@ def check_inputs(specs: list[TensorSpec], inputs: Mapping[str, np.ndarray], sour
             problems.append(f"input '{spec.name}' has shape {list(array.shape)}, expected {spec.shape}")
         elif array.dtype != np.dtype(spec.dtype):
             problems.append(f"input '{spec.name}' has dtype {array.dtype}, expected {spec.dtype}")
+        arrays.append(array)
+    if problems:
+        raise RuntimeInputError(f"{source}: " + "; ".join(problems))
+    return arrays
+
+
+def check_outputs(specs: list[TensorSpec], out: Mapping[str, np.ndarray], source: str) -> list[np.ndarray]:
+    """The caller's output arrays in signature order, or a one-line error naming every mismatch."""
+    problems = [f"missing output array '{s.name}'" for s in specs if s.name not in out]
+    problems += [f"unknown output '{k}'" for k in out if k not in {s.name for s in specs}]
+    arrays = []
+    for spec in specs:
+        array = out.get(spec.name)
+        if array is None:
+            continue
+        if not isinstance(array, np.ndarray) or not array.flags.writeable or not array.flags.c_contiguous:
+            problems.append(f"output '{spec.name}' must be a writeable C-contiguous numpy array")
+        elif list(array.shape) != spec.shape or array.dtype != np.dtype(spec.dtype):
+            problems.append(
+                f"output '{spec.name}' is {array.dtype}{list(array.shape)}, expected {spec.dtype}{spec.shape}"
+            )
         arrays.append(array)
     if problems:
         raise RuntimeInputError(f"{source}: " + "; ".join(problems))

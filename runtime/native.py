@@ -16,6 +16,7 @@ import ctypes
 import ctypes.util
 import struct
 import threading
+import weakref
 from collections.abc import Mapping, Sequence
 from functools import cache
 
@@ -26,6 +27,12 @@ from graphc.runtime.errors import ArtifactError
 
 ALIGN = 64
 _ENTRY_TYPE = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p)
+_SHUTDOWN_TYPE = ctypes.CFUNCTYPE(None)
+_SET_THREADS_TYPE = ctypes.CFUNCTYPE(None, ctypes.c_int32)
+POOL_SHUTDOWN = "graphc_parallel_shutdown"
+POOL_SET_THREADS = "graphc_parallel_set_threads"
+"""Exported by objects whose kernels use both cores (`graphc.backends.cpu.parallel`): the worker
+threads run code inside the object, so they are stopped before the object's memory is released."""
 
 
 def aligned_empty(shape: Sequence[int] | int, dtype, align: int = ALIGN) -> np.ndarray:
@@ -73,6 +80,17 @@ class NativeModule:
         self._target_machine = target_machine
         self.entry = entry
         self._fn = _ENTRY_TYPE(address)
+        shutdown = engine.get_function_address(POOL_SHUTDOWN)
+        set_threads = engine.get_function_address(POOL_SET_THREADS)
+        self._set_threads = _SET_THREADS_TYPE(set_threads) if set_threads else None
+        if shutdown:  # runs when this module is collected or at exit, while the engine is still alive
+            weakref.finalize(self, _stop_pool, _SHUTDOWN_TYPE(shutdown), engine)
+
+    def set_threads(self, count: int) -> None:
+        """Threads the object's parallel kernels use from the next call on (0: one per online CPU,
+        1: the calling thread only). A no-op for objects without parallel kernels."""
+        if self._set_threads is not None:
+            self._set_threads(int(count))
 
     @classmethod
     def load(cls, object_code: bytes, entry: str) -> NativeModule:
@@ -119,6 +137,11 @@ class NativeModule:
         for user, ours in zip(outputs, outs):
             if user is not ours:
                 np.copyto(user, ours)
+
+
+def _stop_pool(shutdown, engine) -> None:
+    shutdown()
+    del engine
 
 
 def undefined_symbols(object_code: bytes) -> list[str] | None:
@@ -186,8 +209,11 @@ class NativeExecutor:
         self.output_specs = [(tuple(o["shape"]), np.dtype(o["dtype"])) for o in meta["outputs"]]
         self._lock = threading.Lock()
 
-    def run(self, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
-        outputs = [aligned_empty(shape, dtype) for shape, dtype in self.output_specs]
+    def run(self, inputs: Sequence[np.ndarray], outputs: Sequence[np.ndarray] | None = None) -> list[np.ndarray]:
+        """Fresh output arrays per call, or the caller's (already checked) `outputs`: reusing them
+        saves the page faults of new memory, which dominate large elementwise models."""
+        if outputs is None:
+            outputs = [aligned_empty(shape, dtype) for shape, dtype in self.output_specs]
         with self._lock:
             self.module.run(inputs, outputs, self.weights, self.arena)
         return outputs

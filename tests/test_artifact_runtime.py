@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import graphc
-from graph_builders import ProgramBuilder
+from graphc.dialects.builder import ProgramBuilder
 from graphc.backends.registry import get_backend
 from graphc.dialects import graph as g
 from graphc.dialects.semantics import evaluate_program
@@ -74,3 +74,18 @@ def test_damaged_artifacts_are_reported(tmp_path, content):
     path.write_bytes(content)
     with pytest.raises(ArtifactError, match="bad.gcx: not a graphc artifact"):
         graphc.load(str(path))
+
+
+@pytest.mark.parametrize("target", ["cpu", "reference"])
+def test_outputs_can_be_written_into_the_callers_arrays(target):
+    program = small_program()
+    model = compile_program(program.clone(), get_backend(target))
+    x = np.random.default_rng(2).normal(size=(2, 8)).astype(F32)
+    fresh = model.run({"x": x})
+    out = {name: np.empty_like(value) for name, value in fresh.items()}
+    got = model.run({"x": x}, out=out)
+    for name in fresh:
+        assert got[name] is out[name]
+        np.testing.assert_array_equal(out[name], fresh[name])
+    with pytest.raises(RuntimeInputError, match="output 'probs' is float64"):
+        model.run({"x": x}, out={**out, "probs": np.empty((2, 32))})

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from graph_builders import ProgramBuilder
+from graphc.dialects.builder import ProgramBuilder
 from graphc.context import parse_module
 from graphc.dialects import graph as g
 from graphc.dialects.resources import GraphProgram

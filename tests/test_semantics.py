@@ -6,7 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from graph_builders import ProgramBuilder
+from graphc.dialects.builder import ProgramBuilder
 from graphc.backends.reference.executor import jit_program
 from graphc.dialects import graph as g
 from graphc.dialects.semantics import evaluate_program, resize_matrix

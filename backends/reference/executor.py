@@ -22,27 +22,47 @@ class ReferenceExecutor:
         self.program = GraphProgram(module, WeightStore(dict(weights)))
         self._fn = jit_program(self.program)
 
-    def run(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
-        return [np.asarray(o) for o in self._fn(inputs)]
+    def run(self, inputs: list[np.ndarray], outputs: list[np.ndarray] | None = None) -> list[np.ndarray]:
+        results = [np.asarray(o) for o in self._fn(inputs)]
+        if outputs is None:
+            return results
+        for out, result in zip(outputs, results):
+            np.copyto(out, result)
+        return list(outputs)
 
 
-def jit_program(program: GraphProgram):
-    """A `fn(inputs: list) -> list` running the program under `jax.jit`, weights as arguments."""
-    enable_jax_x64()
-    import jax
-    import jax.numpy as jnp
+class JittedProgram:
+    """A program under `jax.jit`, weights passed as arguments: call it with the inputs in order.
 
-    from graphc.dialects import graph as g
-    from graphc.dialects.resources import constant_value
-    from graphc.dialects.semantics import evaluate_function
+    `lower(inputs)` gives jax's `Lowered` object (for `.compile().as_text()`: XLA's optimized HLO).
+    """
 
-    main = program.main
-    resource_ops = [op for op in main.body.block.ops if isinstance(op, g.ConstantOp)]
-    weights = [jnp.asarray(constant_value(op, program.weights)) for op in resource_ops]
+    def __init__(self, program: GraphProgram):
+        enable_jax_x64()
+        import jax
+        import jax.numpy as jnp
 
-    def body(inputs, weight_values):
-        table = dict(zip(resource_ops, weight_values))
-        return evaluate_function(main, program.weights, inputs, jnp, constant_loader=table.__getitem__)
+        from graphc.dialects import graph as g
+        from graphc.dialects.resources import constant_value
+        from graphc.dialects.semantics import evaluate_function
 
-    jitted = jax.jit(body)
-    return lambda inputs: jitted([jnp.asarray(x) for x in inputs], weights)
+        main = program.main
+        constants = [op for op in main.body.block.ops if isinstance(op, g.ConstantOp)]
+        self.weights = [jnp.asarray(constant_value(op, program.weights)) for op in constants]
+
+        def body(inputs, weight_values):
+            table = dict(zip(constants, weight_values))
+            return evaluate_function(main, program.weights, inputs, jnp, constant_loader=table.__getitem__)
+
+        self._jnp = jnp
+        self.jitted = jax.jit(body)
+
+    def __call__(self, inputs):
+        return self.jitted([self._jnp.asarray(x) for x in inputs], self.weights)
+
+    def lower(self, inputs):
+        return self.jitted.lower([self._jnp.asarray(x) for x in inputs], self.weights)
+
+
+def jit_program(program: GraphProgram) -> JittedProgram:
+    return JittedProgram(program)
