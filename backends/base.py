@@ -1,6 +1,7 @@
 """The interface every backend implements, in-tree or plugged in.
 
-A backend turns a `GraphProgram` (graph dialect after the middle-end pipeline) into a
+A backend turns a `GraphProgram` (graph dialect after the middle-end pipeline, with fusion regions
+when it declares `supports_fusion`) into a
 `BackendOutput`: plain data that goes into the artifact — a JSON-able `meta` dict and named binary
 `sections` (object code, LLVM IR, kernel sources…). At run time the backend's `executor` (named by
 an import path, so the runtime never imports compiler code it does not need) turns those back into
@@ -27,5 +28,9 @@ class Backend(Protocol):
     name: str
     executor: str
     """`module:Class` of the runtime executor that runs this backend's output."""
+    supports_fusion: bool
+    """Whether `compile` takes `fusion.region`s (then the driver runs `FUSION_PIPELINE` first and each
+    region must become exactly one kernel; the region format is `graphc.dialects.fusion`'s
+    docstring). A backend without the attribute gets plain graph ops."""
 
     def compile(self, program: GraphProgram) -> BackendOutput: ...

@@ -1,4 +1,4 @@
-"""The `graphc` command line: compile, run, inspect.
+"""The `graphc` command line: compile, run, inspect, opt.
 
 Every user error ends as one line on stderr and exit status 1 (2 for bad command-line usage);
 a Python traceback appears only for internal errors when GRAPHC_TRACEBACK=1 is set.
@@ -53,12 +53,17 @@ def cmd_compile(args: argparse.Namespace) -> int:
         inputs=_names(args.inputs),
         outputs=_names(args.outputs),
         verify_each=args.verify_each,
+        fusion=False if args.no_fusion else None,
     )
     out = args.output or os.path.splitext(os.path.basename(args.model))[0] + ".gcx"
     model.save(out)
     if not args.quiet:
         kernels = len(model.artifact.schedule)
         print(f"wrote {out} ({args.target}, {kernels} kernels, {os.path.getsize(out)} bytes)")
+    if args.report:
+        from graphc.report import kernel_report
+
+        print(kernel_report(model.program, model.stats.unfused))
     return 0
 
 
@@ -125,6 +130,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--inputs", help="comma-separated input names (default: consumed placeholders)")
     p.add_argument("--outputs", help="comma-separated output names (default: the graph's sinks)")
     p.add_argument("--verify-each", action="store_true", help="verify the IR after every pass")
+    p.add_argument("--no-fusion", action="store_true",
+                   help="skip the fusion passes even if the target consumes fusion regions")  # fmt: skip
+    p.add_argument("--report", action="store_true",
+                   help="print the kernels (fusion regions and the ops in them) and bytes moved fused vs unfused")  # fmt: skip
     p.add_argument("-q", "--quiet", action="store_true")
     p.set_defaults(fn=cmd_compile)
 
@@ -138,6 +147,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("inspect", help="inputs, outputs, op histogram, unsupported ops, parameters")
     p.add_argument("model")
     p.set_defaults(fn=cmd_inspect)
+
+    from graphc.opt import add_parser as add_opt_parser
+
+    add_opt_parser(sub)
     return parser
 
 

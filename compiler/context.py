@@ -10,6 +10,7 @@ from xdsl.ir import Dialect
 from xdsl.parser import Parser
 from xdsl.utils.exceptions import ParseError
 
+from graphc.dialects.fusion import Fusion
 from graphc.dialects.graph import Graph
 from graphc.errors import GraphcError
 
@@ -21,7 +22,7 @@ def make_context() -> Context:
     # so resource names always read back as written.
     builtin_dialect = Dialect("builtin", list(builtin.Builtin.operations), list(builtin.Builtin.attributes),
                               [OpAsmDialectInterface()])  # fmt: skip
-    for dialect in (builtin_dialect, func.Func, arith.Arith, math.Math, memref.MemRef, scf.Scf, Graph):
+    for dialect in (builtin_dialect, func.Func, arith.Arith, math.Math, memref.MemRef, scf.Scf, Graph, Fusion):
         ctx.load_dialect(dialect)
     return ctx
 

@@ -20,7 +20,8 @@ from graphc.dialects import dtypes
 from graphc.dialects.resources import GraphProgram
 from graphc.errors import GraphcError
 from graphc.frontends import import_model
-from graphc.passes import DEFAULT_PIPELINE
+from graphc.passes import DEFAULT_PIPELINE, FUSION_PIPELINE
+from graphc.passes.fusion_cost_model import Cost, unfused_cost
 from graphc.pipeline import PipelineReport, run_pipeline
 from graphc.runtime import LoadedModel
 from graphc.runtime.artifact import Artifact, TensorSpec
@@ -32,6 +33,8 @@ class CompileStats:
 
     stages: dict[str, float] = field(default_factory=dict)
     passes: PipelineReport | None = None
+    unfused: Cost | None = None
+    """The cost model's bytes for the graph before fusion, every op its own kernel (`--report`)."""
 
 
 class CompiledModel:
@@ -73,7 +76,9 @@ def compile(
     pipeline: str = DEFAULT_PIPELINE,
     verify_each: bool = False,
     after_pass: Callable | None = None,
+    fusion: bool | None = None,
 ) -> CompiledModel:
+    """`fusion`: run `FUSION_PIPELINE` after `pipeline` (default: when the backend supports regions)."""
     stats = CompileStats()
     start = time.perf_counter()
     try:
@@ -87,7 +92,8 @@ def compile(
         outputs=outputs,
     )
     stats.stages["parse"] = time.perf_counter() - start
-    return compile_program(program, backend, stats, pipeline=pipeline, verify_each=verify_each, after_pass=after_pass)
+    return compile_program(program, backend, stats, pipeline=pipeline, verify_each=verify_each, after_pass=after_pass,
+                           fusion=fusion)  # fmt: skip
 
 
 def compile_program(
@@ -98,10 +104,19 @@ def compile_program(
     pipeline: str = DEFAULT_PIPELINE,
     verify_each: bool = False,
     after_pass: Callable | None = None,
+    fusion: bool | None = None,
 ) -> CompiledModel:
     stats = stats or CompileStats()
     start = time.perf_counter()
     stats.passes = run_pipeline(program, pipeline, verify_each=verify_each, after_pass=after_pass)
+    if getattr(backend, "supports_fusion", False) if fusion is None else fusion:
+        fusion_start = time.perf_counter()
+        stats.unfused = unfused_cost(program.main.body.block.ops)
+        offset = len(stats.passes.timings)
+        shifted = (lambda i, p, m: after_pass(offset + i, p, m)) if after_pass else None
+        fused = run_pipeline(program, FUSION_PIPELINE, verify_each=verify_each, after_pass=shifted)
+        stats.passes.timings.extend(fused.timings)
+        stats.stages["fusion"] = time.perf_counter() - fusion_start
     try:
         program.module.verify()
     except VerifyException as err:

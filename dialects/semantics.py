@@ -20,6 +20,7 @@ from xdsl.dialects import func
 from xdsl.ir import Operation, SSAValue
 
 from graphc.dialects import dtypes
+from graphc.dialects import fusion
 from graphc.dialects import graph as g
 from graphc.dialects.resources import GraphProgram, WeightStore, constant_value
 
@@ -76,6 +77,19 @@ def evaluate_function(
             observer(op, results)
         env.update(zip(op.results, results))
     raise ValueError("@main has no func.return")
+
+
+@implements(fusion.RegionOp)
+def _fusion_region(xp, op, args):
+    """A fusion region means its body: the graph ops evaluated in order (one kernel elsewhere)."""
+    env: dict[SSAValue, Array] = dict(zip(op.block.args, args))
+    for inner in op.body_ops():
+        if isinstance(inner, g.ConstantOp):  # always inline inside a region: no weight store needed
+            results = [constant_value(inner, WeightStore())]
+        else:
+            results = evaluate_op(inner, [env[v] for v in inner.operands], xp)
+        env.update(zip(inner.results, results))
+    return [env[v] for v in op.yield_op.values]
 
 
 def evaluate_program(program: GraphProgram, inputs: dict[str, Array], xp=np) -> dict[str, Array]:

@@ -32,9 +32,12 @@ def assert_close(a, b, rtol=1e-5, atol=1e-6):
 
 
 shapes = hnp.array_shapes(min_dims=1, max_dims=3, max_side=5)
+# XLA's CPU backend flushes subnormals to zero (FTZ/DAZ); numpy does not. The two readings are
+# compared on normal numbers only.
+normal_f32 = dict(width=32, allow_subnormal=False)
 
 
-@given(st.sampled_from(UNARY), hnp.arrays(F32, shapes, elements=st.floats(-4, 4, width=32)))
+@given(st.sampled_from(UNARY), hnp.arrays(F32, shapes, elements=st.floats(-4, 4, **normal_f32)))
 def test_unary_numpy_and_jax_agree(op_type, x):
     b = ProgramBuilder({"x": (x.shape, F32)})
     p = b.build({"y": b.op(op_type, b.args["x"])})
@@ -44,8 +47,8 @@ def test_unary_numpy_and_jax_agree(op_type, x):
 @given(st.sampled_from(BINARY), hnp.mutually_broadcastable_shapes(num_shapes=2, max_dims=3, max_side=4), st.data())
 def test_binary_broadcasting_numpy_and_jax_agree(op_type, shapes, data):
     (sa, sb), _ = shapes
-    a = data.draw(hnp.arrays(F32, sa, elements=st.floats(0.5, 4, width=32)))
-    c = data.draw(hnp.arrays(F32, sb, elements=st.floats(0.5, 4, width=32)))
+    a = data.draw(hnp.arrays(F32, sa, elements=st.floats(0.5, 4, **normal_f32)))
+    c = data.draw(hnp.arrays(F32, sb, elements=st.floats(0.5, 4, **normal_f32)))
     b = ProgramBuilder({"a": (sa, F32), "b": (sb, F32)})
     p = b.build({"y": b.op(op_type, b.args["a"], b.args["b"])})
     assert_close(*both(p, {"a": a, "b": c}), rtol=2e-5)

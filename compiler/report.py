@@ -1,0 +1,70 @@
+"""`graphc compile --report`: the kernels of a compiled program and the bytes they move.
+
+`kernel_report(program)` lists, in program order, every kernel — each `fusion.region` (name, kind,
+the ops in it) and each graph op left outside a region (a kernel of its own; constants and free
+reshape views are not kernels) — with the bytes it moves fused (the region reads each input and
+writes each result once) and unfused (every op in it as its own kernel), by the fusion cost model
+(`graphc.passes.fusion_cost_model`). Totals close the report; when the driver measured the graph
+before fusion (`CompileStats.unfused`), the unfused total is that graph's (it includes ops fusion
+removed outright, like pads folded into convolutions).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from graphc.dialects import fusion as f
+from graphc.dialects import graph as g
+from graphc.dialects.resources import GraphProgram
+from graphc.passes.fusion_cost_model import Cost, group_cost, is_free, op_cost, unfused_cost
+
+
+@dataclass
+class KernelRow:
+    name: str
+    kind: str
+    ops: list[str]
+    fused: Cost
+    unfused: Cost
+
+
+def kernel_rows(program: GraphProgram) -> list[KernelRow]:
+    rows = []
+    for op in program.main.body.block.ops:
+        if isinstance(op, f.RegionOp):
+            ops = op.compute_ops()
+            rows.append(KernelRow(op.region_name, op.kind_name, [_short(o) for o in ops],
+                                  group_cost(ops, op.kind_name), unfused_cost(ops)))  # fmt: skip
+        elif isinstance(op, g.GraphOp) and not is_free(op):
+            cost = op_cost(op)
+            rows.append(KernelRow(_short(op), "op", [_short(op)], cost, cost))
+    return rows
+
+
+def kernel_report(program: GraphProgram, unfused_total: Cost | None = None) -> str:
+    rows = kernel_rows(program)
+    width = max([len(r.name) for r in rows] + [6])
+    lines = [f"{'kernel':<{width}}  {'kind':<9}  {'fused':>10}  {'unfused':>10}  ops"]
+    for r in rows:
+        lines.append(
+            f"{r.name:<{width}}  {r.kind:<9}  {_bytes(r.fused.bytes):>10}  {_bytes(r.unfused.bytes):>10}  {', '.join(r.ops)}"
+        )
+    fused = sum(r.fused.bytes for r in rows)
+    unfused = unfused_total.bytes if unfused_total is not None else sum(r.unfused.bytes for r in rows)
+    op_count = sum(len(r.ops) for r in rows)
+    saved = f" ({100 * (unfused - fused) / unfused:.0f}% less)" if unfused else ""
+    lines.append(
+        f"total: {len(rows)} kernels for {op_count} ops; bytes moved {_bytes(fused)} fused vs {_bytes(unfused)} unfused{saved}"
+    )
+    return "\n".join(lines)
+
+
+def _short(op) -> str:
+    return op.name.removeprefix("graph.")
+
+
+def _bytes(n: int) -> str:
+    for unit, scale in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if n >= scale:
+            return f"{n / scale:.1f} {unit}"
+    return f"{n} B"

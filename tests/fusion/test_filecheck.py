@@ -1,0 +1,33 @@
+"""Runs the lit/FileCheck specifications in tests/filecheck (one `.mlir` file per pass and fusion
+rule: input IR, and the IR the pass must produce) and fails if any of them fails."""
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+FILECHECK_DIR = Path(__file__).resolve().parents[1] / "filecheck"
+
+
+def _lit_command() -> list[str]:
+    script = Path(sys.executable).parent / "lit"
+    if script.exists():
+        return [str(script)]
+    found = shutil.which("lit")
+    if found:
+        return [found]
+    return [sys.executable, "-c", "import sys, lit.main; sys.argv[0] = 'lit'; lit.main.main()"]
+
+
+def test_every_filecheck_specification_passes():
+    pytest.importorskip("lit")
+    specs = sorted(FILECHECK_DIR.glob("*.mlir"))
+    assert len(specs) >= 20, "the FileCheck specifications are missing"
+    env = dict(os.environ, PATH=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]))
+    result = subprocess.run([*_lit_command(), "-v", str(FILECHECK_DIR)], capture_output=True, text=True, env=env)
+    summary = result.stdout[-6000:] + result.stderr[-2000:]
+    assert result.returncode == 0, summary
+    assert f"Passed: {len(specs)}" in result.stdout, summary
