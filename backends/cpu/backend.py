@@ -20,6 +20,8 @@ LLVM_SECTION = "llvm.ll"
 class CpuBackend:
     name = "cpu"
     executor = "graphc.runtime.native:NativeExecutor"
+    supports_fusion = True
+    """`lower_fusion` compiles every region kind (loop, reduction, matmul, conv, opaque) to one kernel."""
 
     def compile(self, program: GraphProgram) -> BackendOutput:
         code = compile_program(program)

@@ -47,12 +47,18 @@ class NativeObject:
     target: Target
     seconds: dict[str, float] = field(default_factory=dict)
     optimized_ir: str | None = None
+    assembly: str | None = None
 
 
 def compile_llvm_ir(
-    llvm_ir: str, opt: int = 2, target: Target | None = None, keep_optimized_ir: bool = False
+    llvm_ir: str,
+    opt: int = 2,
+    target: Target | None = None,
+    keep_optimized_ir: bool = False,
+    keep_assembly: bool = False,
 ) -> NativeObject:
-    """`keep_optimized_ir` also returns the IR after optimization (to check what vectorized)."""
+    """`keep_optimized_ir` also returns the IR after optimization, `keep_assembly` the machine
+    code as assembly text (to check what vectorized)."""
     target = target or host_target()
     tm = target_machine(target, opt)
     seconds: dict[str, float] = {}
@@ -78,4 +84,5 @@ def compile_llvm_ir(
     t2 = time.perf_counter()
     obj = tm.emit_object(module)
     seconds["llvm_codegen"] = time.perf_counter() - t2
-    return NativeObject(bytes(obj), target, seconds, optimized)
+    assembly = tm.emit_assembly(module) if keep_assembly else None
+    return NativeObject(bytes(obj), target, seconds, optimized, assembly)

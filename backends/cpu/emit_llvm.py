@@ -19,8 +19,14 @@ plus `arith.remf`). Leaves an `llvmlite.ir.Module`:
 - fast-math flags come only from the ops' own `fastmath` attributes (the lowerings put `reassoc
   contract` on accumulations, nothing on NaN-sensitive ops); index arithmetic carries `nsw`;
 - math: LLVM intrinsics where they exist (exp, log, sqrt, sin, cos, floor, ceil, fabs, roundeven,
-  pow, copysign, maximum/minimum, fma), libm otherwise (tanh, erf, expm1, log1p; `EXTERNAL_SYMBOLS`
-  lists what an object may need from the process).
+  pow, copysign, maximum/minimum, fma), libm otherwise (tanh, erf, expm1, log1p). On f32 (and f16)
+  the lowerings emit `vector_math`'s polynomials instead of exp/log/tanh/erf/expm1/log1p/sigmoid,
+  so in practice only f64 (and sin/cos/pow) reach the intrinsics and libm;
+- vectors (`vector<16xf32>` from the tiled matmul/conv and vectorized fusion epilogues): `vector`
+  ops by `emit_vector`, `arith`/`math` ops element-type generic, comparisons and selects through
+  `arith_ext`'s vector-capable forms; `scf.parallel` by `parallel` (the thread pool);
+- `memref.alloca` (a kernel's top-level scratch, e.g. a result an opaque region does not yield):
+  a 64-byte aligned `alloca` in the kernel's frame.
 """
 
 from __future__ import annotations
@@ -41,10 +47,12 @@ from xdsl.dialects.builtin import (
     MemRefType,
     ModuleOp,
     StridedLayoutAttr,
+    VectorType,
 )
 from xdsl.ir import Attribute, Block, Operation, SSAValue
 
-from graphc.backends.cpu.arith_ext import RemFOp
+from graphc.backends.cpu import emit_vector, parallel
+from graphc.backends.cpu.arith_ext import CmpfOp, CmpiOp, RemFOp, SelectOp
 
 I64 = ir.IntType(64)
 PTR = ir.PointerType()
@@ -142,10 +150,14 @@ def llvm_type(t: Attribute) -> ir.Type:
         return ir.HalfType()
     if isinstance(t, MemRefType):
         return PTR
+    if isinstance(t, VectorType):
+        return emit_vector.vector_type(t, llvm_type(t.element_type))
     raise EmitError(f"no LLVM type for {t}")
 
 
 def _suffix(t: ir.Type) -> str:
+    if isinstance(t, ir.VectorType):
+        return f"v{t.count}{_suffix(t.element)}"
     if isinstance(t, ir.IntType):
         return f"i{t.width}"
     return {ir.FloatType: "f32", ir.DoubleType: "f64", ir.HalfType: "f16"}[type(t)]
@@ -265,13 +277,13 @@ class FunctionEmitter:
             self.values[op.result] = b.call(fn, [x, ir.Constant(ir.IntType(1), 0)])
         elif t is arith.NegfOp:
             self.values[op.result] = b.fneg(self.get(op.operand), flags=_fastmath(op))
-        elif t is arith.CmpiOp:
+        elif t is arith.CmpiOp or t is CmpiOp:
             pred = op.predicate.value.data
             cmp = b.icmp_unsigned if pred >= 6 else b.icmp_signed
             self.values[op.result] = cmp(CMPI[pred], self.get(op.lhs), self.get(op.rhs))
-        elif t is arith.CmpfOp:
+        elif t is arith.CmpfOp or t is CmpfOp:
             self._cmpf(op)
-        elif t is arith.SelectOp:
+        elif t is arith.SelectOp or t is SelectOp:
             self.values[op.result] = b.select(self.get(op.cond), self.get(op.lhs), self.get(op.rhs))
         elif t in CASTS:
             method = getattr(b, CASTS[t])
@@ -288,6 +300,8 @@ class FunctionEmitter:
             self.values[op.result] = self.get(op.source)
         elif t in VIEWS:
             self.values[op.results[0]] = self.get(op.operands[0])
+        elif t is memref.AllocaOp:
+            self.values[op.memref] = self._alloca(op)
         elif t is memref.GetGlobalOp:
             self.values[op.memref] = self.owner.module.get_global(op.name_.string_value())
         elif t is func.CallOp:
@@ -299,6 +313,10 @@ class FunctionEmitter:
             self._for(op)
         elif t is scf.IfOp:
             self._if(op)
+        elif t in emit_vector.OPS:
+            emit_vector.emit(self, op)
+        elif t is scf.ParallelOp:
+            parallel.emit_parallel(self, op)
         else:
             raise EmitError(f"emit_llvm does not handle {op.name}")
 
@@ -313,8 +331,20 @@ class FunctionEmitter:
             self.values[op.result] = ir.Constant(ty, n)
         elif isinstance(value, FloatAttr):
             self.values[op.result] = ir.Constant(ty, float(value.value.data))
+        elif isinstance(value, DenseIntOrFPElementsAttr) and isinstance(ty, ir.VectorType):
+            self.values[op.result] = emit_vector.dense_constant(value, ty)
         else:
             raise EmitError(f"arith.constant of {value} (use memref.global for tensors)")
+
+    def _alloca(self, op: memref.AllocaOp) -> ir.Value:
+        """A static stack buffer, 64-byte aligned (lowerings emit these only at a kernel's top level,
+        outside loops: each `alloca` runs once per call)."""
+        t = op.memref.type
+        assert isinstance(t, MemRefType)
+        count = max(1, int(np.prod(t.get_shape(), dtype=np.int64)))
+        slot = self.b.alloca(llvm_type(t.element_type), size=ir.Constant(I64, count))
+        slot.align = 64
+        return slot
 
     def _gep(self, elem: ir.Type, base: ir.Value, index: SSAValue) -> ir.Value:
         if self.ints.get(index) == 0:

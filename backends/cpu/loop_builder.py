@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
+from functools import cache
 from math import prod
 
 from xdsl.dialects import arith, func, memref, scf
@@ -31,6 +32,7 @@ from xdsl.dialects.builtin import (
     MemRefType,
     StringAttr,
     UnitAttr,
+    VectorType,
 )
 from xdsl.ir import Attribute, Block, Operation, Region, SSAValue
 
@@ -47,6 +49,12 @@ REASSOC = arith.FastMathFlagsAttr(
 reduction by reordering it, which changes rounding within the reduction-length tolerance."""
 CONTRACT = arith.FastMathFlagsAttr([arith.FastMathFlag.ALLOW_CONTRACT])
 """`a*b+c` may become one fused multiply-add (one rounding instead of two)."""
+
+
+@cache
+def vector_type(element: Attribute, lanes: int) -> VectorType:
+    """`vector<lanes x element>`, made once (building an xDSL type verifies it: not free)."""
+    return VectorType(element, [lanes])
 
 
 @dataclass
@@ -90,7 +98,8 @@ class KernelBuilder:
         self.args: list[SSAValue] = list(self.entry.args)
         for arg, hint in zip(self.args, arg_names):
             arg.name_hint = hint
-        self._constants: dict[tuple[Attribute, object], SSAValue] = {}
+        self._constants: dict[tuple, SSAValue] = {}
+        self.lanes: int | None = None
         self._constant_ops: list[Operation] = []
         self.globals: list[memref.GlobalOp] = []
         """Constant tables this kernel reads; the caller puts them in the module."""
@@ -113,7 +122,12 @@ class KernelBuilder:
     # -- constants -----------------------------------------------------------------------------
 
     def const(self, value: int | float | bool, type_: Attribute) -> SSAValue:
-        """A typed scalar constant (index, iN or float), hoisted to the top of the kernel."""
+        """A typed scalar constant (index, iN or float), hoisted to the top of the kernel.
+
+        Inside `with b.vector_lanes(n)`, an iN or float constant is a splat `vector<n x type>`
+        instead (so the scalar helpers of `scalar_ops` and `vector_math` build vector code when
+        their operands are vectors); index constants stay scalar.
+        """
         if isinstance(type_, IntegerType | IndexType):
             value = int(value)
             if isinstance(type_, IntegerType):
@@ -121,18 +135,38 @@ class KernelBuilder:
                 value &= (1 << width) - 1  # store the two's complement bit pattern...
                 if width > 1 and value >= 1 << (width - 1):  # ...as the signed value
                     value -= 1 << width
-            key = (type_, value)
+            key = (type_, value, self.lanes)
         else:
             value = float(value)
-            key = (type_, repr(value))  # keeps -0.0 and nan apart from 0.0
+            key = (type_, repr(value), self.lanes)  # keeps -0.0 and nan apart from 0.0
+        if isinstance(type_, IndexType):
+            key = (type_, value, None)
         cached = self._constants.get(key)
         if cached is not None:
             return cached
-        attr = IntegerAttr(value, type_) if isinstance(type_, IntegerType | IndexType) else FloatAttr(value, type_)
-        op = arith.ConstantOp(attr, type_)
+        if self.lanes is not None and not isinstance(type_, IndexType):
+            vt = vector_type(type_, self.lanes)
+            op = arith.ConstantOp(DenseIntOrFPElementsAttr.from_list(vt, [value]), vt)
+        else:
+            attr = IntegerAttr(value, type_) if isinstance(type_, IntegerType | IndexType) else FloatAttr(value, type_)
+            op = arith.ConstantOp(attr, type_)
         self._constant_ops.append(op)
         self._constants[key] = op.result
         return op.result
+
+    @contextmanager
+    def vector_lanes(self, lanes: int | None) -> Iterator[None]:
+        """Constants made inside are splats of `lanes` elements (see `const`)."""
+        outer, self.lanes = self.lanes, lanes
+        try:
+            yield
+        finally:
+            self.lanes = outer
+
+    def like(self, value: SSAValue, element: Attribute) -> Attribute:
+        """`element`, or a vector of it when `value` is a vector (for ops given a result type)."""
+        t = value.type
+        return vector_type(element, t.get_shape()[0]) if isinstance(t, VectorType) else element
 
     def table(self, values: Sequence, element: Attribute) -> SSAValue:
         """A constant 1-D table (a private `memref.global`) computed at compile time."""

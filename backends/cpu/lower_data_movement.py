@@ -144,13 +144,13 @@ def _pad_constant(b, op, x, out, in_shape, out_shape, low, interior) -> None:
 def _pad_mirror(b, x, out, in_shape, out_shape, low, symmetric: bool) -> None:
     with b.nest(out_shape) as ivs:
         src = [
-            o if (lo == 0 and m == n) else _mirror(b, b.sub(o, lo), n, symmetric)
+            o if (lo == 0 and m == n) else mirror_index(b, b.sub(o, lo), n, symmetric)
             for o, n, m, lo in zip(ivs, in_shape, out_shape, low)
         ]
         b.store(b.load(x, src), out, ivs)
 
 
-def _mirror(b: KernelBuilder, t: Index, n: int, symmetric: bool) -> Index:
+def mirror_index(b: KernelBuilder, t: Index, n: int, symmetric: bool) -> Index:
     """Maps t in [-n, 2n) into [0, n) by mirroring at the edges (reflect or symmetric)."""
     if isinstance(t, int):
         if t < 0:

@@ -1,13 +1,16 @@
-"""graph dialect → loop level: one kernel per op, and the entry function that runs the schedule.
+"""graph dialect → loop level: one kernel per op or fusion region, and the entry that runs the schedule.
 
 Takes a `GraphProgram` whose `@main` holds `graph.*` ops with static shapes (after constant folding
-and `decompose`: no batch_norm, softmax or log_softmax). Leaves a `LoopProgram`: a builtin.module
+and `decompose`: no batch_norm, softmax or log_softmax), or, after the fusion passes,
+`fusion.region` ops (plus constants and free reshapes). Leaves a `LoopProgram`: a builtin.module
 of standard dialects only (func, scf, memref, arith, math; see `arith_ext` for `arith.remf`):
 
 - one private `func.func` per distinct kernel, taking memrefs (operands first, then results) and
   built by the per-family modules (`lower_elementwise`, `lower_reduction`, `lower_matmul_conv`,
-  `lower_data_movement`, `lower_misc`); identical ops (same name, attributes and types) share one
-  kernel, which keeps compile time down on models that repeat blocks;
+  `lower_data_movement`, `lower_misc`) for a graph op, or by `lower_fusion` for a region (one
+  kernel per region, named after it); identical ops (same name, attributes and types) and
+  identical regions (same body) share one kernel, which keeps compile time down on models that
+  repeat blocks;
 - `memref.global` constants for small inline `dense<...>` constants;
 - the public entry `func.func @graphc_main(inputs..., outputs..., weights..., arena: memref<Nxi8>)`
   that calls the kernels in schedule order, with intermediates as `memref.view`s of the arena at the
@@ -36,6 +39,7 @@ from xdsl.ir import Operation, SSAValue
 from graphc.backends.cpu import (
     lower_data_movement,
     lower_elementwise,
+    lower_fusion,
     lower_matmul_conv,
     lower_misc,
     lower_reduction,
@@ -43,6 +47,7 @@ from graphc.backends.cpu import (
 from graphc.backends.cpu.elements import UnsupportedOnCpu, buffer_type, kind_of, shape_of
 from graphc.backends.cpu.loop_builder import KernelBuilder, entry_function
 from graphc.backends.cpu.memory_plan import MemoryPlan, Step, plan_memory
+from graphc.dialects.fusion import RegionOp
 from graphc.dialects.graph import ConstantOp
 from graphc.dialects.resources import GraphProgram, WeightStore, constant_value
 
@@ -86,9 +91,13 @@ def lower_program(program: GraphProgram) -> LoopProgram:
             key, arg_types, name_hint = _kernel_signature(step)
             name = kernel_of.get(key)
             if name is None:
-                n = counters.get(name_hint, 0)
-                counters[name_hint] = n + 1
-                name = f"{name_hint}_{n}"
+                if isinstance(step.op, RegionOp) and name_hint not in counters:
+                    name = name_hint  # a region names its kernel (fusion_0, fusion_1, ...)
+                    counters[name_hint] = 0
+                else:
+                    n = counters.get(name_hint, 0)
+                    counters[name_hint] = n + 1
+                    name = f"{name_hint}_{n}"
                 kernel_of[key] = name
                 module_ops.extend(_build_kernel(name, step, arg_types, table))
         except UnsupportedOnCpu as err:
@@ -111,6 +120,8 @@ def _kernel_signature(step: Step) -> tuple[str, list[MemRefType], str]:
     assert op is not None
     values = [*step.inputs, *step.outputs]
     types = [buffer_type(v.type) for v in values]
+    if isinstance(op, RegionOp):
+        return f"region|{lower_fusion.region_key(op)}", types, op.region_name
     attrs = ",".join(f"{k}={v}" for k, v in sorted(op.attributes.items()))
     props = ",".join(f"{k}={v}" for k, v in sorted(op.properties.items()))
     key = f"{op.name}|{attrs}|{props}|{[str(v.type) for v in values]}"
@@ -131,6 +142,8 @@ def _build_kernel(name: str, step: Step, arg_types: list[MemRefType], table: dic
         assert op is not None
         if isinstance(op, ConstantOp):
             lower_elementwise.lower_fill(b, op, outs[0])
+        elif isinstance(op, RegionOp):
+            lower_fusion.lower_region(b, op, ins, outs, table)
         else:
             lowering = table.get(op.name)
             if lowering is None:
@@ -147,6 +160,9 @@ def _describe(step: Step) -> str:
         return f"copy into output {step.output_index}"
     op = step.op
     assert op is not None
+    if isinstance(op, RegionOp):
+        ops = ", ".join(o.name for o in op.compute_ops())
+        return f"fusion region {op.region_name} (kind {op.kind_name}: {ops})"
     operands = ", ".join(str(v.type) for v in op.operands)
     results = ", ".join(str(v.type) for v in op.results)
     return f"{op.name} ({operands}) -> ({results})"

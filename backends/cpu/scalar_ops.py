@@ -6,6 +6,9 @@ integer division truncates and floor_div/floor_mod floor (both give 0 for a zero
 numpy, instead of trapping); max/min propagate NaN; round is half-to-even; float→int casts
 truncate; casts to bool mean `!= 0`.
 
+Transcendentals on f32 (and f16, computed in f32) are `vector_math`'s polynomials, which vectorize;
+f64 keeps exact libm/LLVM intrinsics.
+
 Shared by every lowering that computes on elements (elementwise, reductions, pooling, ...).
 """
 
@@ -18,7 +21,8 @@ from xdsl.dialects import math as mathd
 from xdsl.dialects.builtin import Float32Type, Float64Type, IntegerType, f32, i32, i64
 from xdsl.ir import SSAValue
 
-from graphc.backends.cpu.arith_ext import RemFOp
+from graphc.backends.cpu import vector_math
+from graphc.backends.cpu.arith_ext import CmpfOp, CmpiOp, RemFOp, SelectOp
 from graphc.backends.cpu.elements import ElemKind, UnsupportedOnCpu
 from graphc.backends.cpu.loop_builder import KernelBuilder
 
@@ -56,6 +60,8 @@ def const(b: KernelBuilder, kind: ElemKind, value: int | float | bool) -> SSAVal
 
 def unary(b: KernelBuilder, name: str, kind: ElemKind, x: SSAValue) -> SSAValue:
     op = name.removeprefix("graph.")
+    if op in vector_math.FUNCTIONS and kind.is_float and isinstance(kind.compute, Float32Type):
+        return vector_math.emit(b, op, x)  # polynomials that vectorize (f16 computes in f32 too)
     if op in _FLOAT_MATH:
         _need_float(name, kind)
         return b.emit(_FLOAT_MATH[op](x))
@@ -81,7 +87,7 @@ def unary(b: KernelBuilder, name: str, kind: ElemKind, x: SSAValue) -> SSAValue:
         one = const(b, kind, 1.0)
         e = b.emit(mathd.ExpOp(b.emit(arith.NegfOp(b.emit(mathd.AbsFOp(x))))))
         denominator = b.emit(arith.AddfOp(one, e))
-        numerator = b.emit(arith.SelectOp(b.emit(arith.CmpfOp(x, const(b, kind, 0.0), "oge")), one, e))
+        numerator = b.emit(SelectOp(b.emit(CmpfOp(x, const(b, kind, 0.0), "oge")), one, e))
         return b.emit(arith.DivfOp(numerator, denominator))
     if op == "round":
         _need_float(name, kind)
@@ -97,7 +103,7 @@ def unary(b: KernelBuilder, name: str, kind: ElemKind, x: SSAValue) -> SSAValue:
     if op == "is_nan":
         if not kind.is_float:
             return b.false()
-        return b.emit(arith.CmpfOp(x, x, "uno"))
+        return b.emit(CmpfOp(x, x, "uno"))
     if op == "identity":
         return x
     raise UnsupportedOnCpu(f"{name} is not an elementwise unary op the CPU backend knows")
@@ -124,14 +130,14 @@ def _sign(b: KernelBuilder, kind: ElemKind, x: SSAValue) -> SSAValue:
     zero, one = const(b, kind, 0), const(b, kind, 1)
     if kind.is_float:
         # x > 0 ? 1 : x < 0 ? -1 : x == 0 ? +0 : x   (numpy: sign(-0.0) = 0.0, sign(nan) = nan)
-        is_zero = b.emit(arith.CmpfOp(x, zero, "oeq"))
-        rest = b.emit(arith.SelectOp(is_zero, zero, x))
-        rest = b.emit(arith.SelectOp(b.emit(arith.CmpfOp(x, zero, "olt")), const(b, kind, -1), rest))
-        return b.emit(arith.SelectOp(b.emit(arith.CmpfOp(x, zero, "ogt")), one, rest))
+        is_zero = b.emit(CmpfOp(x, zero, "oeq"))
+        rest = b.emit(SelectOp(is_zero, zero, x))
+        rest = b.emit(SelectOp(b.emit(CmpfOp(x, zero, "olt")), const(b, kind, -1), rest))
+        return b.emit(SelectOp(b.emit(CmpfOp(x, zero, "ogt")), one, rest))
     if kind.is_unsigned:
-        return b.emit(arith.SelectOp(b.emit(arith.CmpiOp(x, zero, "ne")), one, zero))
-    rest = b.emit(arith.SelectOp(b.emit(arith.CmpiOp(x, zero, "slt")), const(b, kind, -1), zero))
-    return b.emit(arith.SelectOp(b.emit(arith.CmpiOp(x, zero, "sgt")), one, rest))
+        return b.emit(SelectOp(b.emit(CmpiOp(x, zero, "ne")), one, zero))
+    rest = b.emit(SelectOp(b.emit(CmpiOp(x, zero, "slt")), const(b, kind, -1), zero))
+    return b.emit(SelectOp(b.emit(CmpiOp(x, zero, "sgt")), one, rest))
 
 
 # -- binary --------------------------------------------------------------------------------------
@@ -198,8 +204,8 @@ def is_comparison(name: str) -> bool:
 def compare(b: KernelBuilder, op: str, kind: ElemKind, x: SSAValue, y: SSAValue) -> SSAValue:
     fp, sp, up = _COMPARE[op.removeprefix("graph.")]
     if kind.is_float:
-        return b.emit(arith.CmpfOp(x, y, fp))
-    return b.emit(arith.CmpiOp(x, y, up if (kind.is_unsigned or kind.is_bool) else sp))
+        return b.emit(CmpfOp(x, y, fp))
+    return b.emit(CmpiOp(x, y, up if (kind.is_unsigned or kind.is_bool) else sp))
 
 
 def maximum(b: KernelBuilder, kind: ElemKind, x: SSAValue, y: SSAValue, flags=None) -> SSAValue:
@@ -223,59 +229,59 @@ def minimum(b: KernelBuilder, kind: ElemKind, x: SSAValue, y: SSAValue, flags=No
 def _int_div(b: KernelBuilder, kind: ElemKind, x: SSAValue, y: SSAValue, floor: bool) -> SSAValue:
     """Integer division without traps: x/0 = 0 and MIN/-1 = MIN (numpy's results)."""
     zero, one = const(b, kind, 0), const(b, kind, 1)
-    y_is_zero = b.emit(arith.CmpiOp(y, zero, "eq"))
+    y_is_zero = b.emit(CmpiOp(y, zero, "eq"))
     if kind.is_unsigned:
-        q = b.emit(arith.DivUIOp(x, b.emit(arith.SelectOp(y_is_zero, one, y))))
-        return b.emit(arith.SelectOp(y_is_zero, zero, q))
+        q = b.emit(arith.DivUIOp(x, b.emit(SelectOp(y_is_zero, one, y))))
+        return b.emit(SelectOp(y_is_zero, zero, q))
     minus_one = const(b, kind, -1)
-    y_is_m1 = b.emit(arith.CmpiOp(y, minus_one, "eq"))
-    safe = b.emit(arith.SelectOp(b.emit(arith.OrIOp(y_is_zero, y_is_m1)), one, y))
+    y_is_m1 = b.emit(CmpiOp(y, minus_one, "eq"))
+    safe = b.emit(SelectOp(b.emit(arith.OrIOp(y_is_zero, y_is_m1)), one, y))
     q = b.emit(arith.DivSIOp(x, safe))
     if floor:
         # q -= 1 when the division was inexact and the signs differ
-        inexact = b.emit(arith.CmpiOp(b.emit(arith.MuliOp(q, safe)), x, "ne"))
+        inexact = b.emit(CmpiOp(b.emit(arith.MuliOp(q, safe)), x, "ne"))
         signs_differ = b.emit(
-            arith.CmpiOp(b.emit(arith.CmpiOp(x, zero, "sgt")), b.emit(arith.CmpiOp(safe, zero, "sgt")), "ne")
+            CmpiOp(b.emit(CmpiOp(x, zero, "sgt")), b.emit(CmpiOp(safe, zero, "sgt")), "ne")
         )
         adjust = b.emit(arith.AndIOp(inexact, signs_differ))
-        q = b.emit(arith.SelectOp(adjust, b.emit(arith.SubiOp(q, one)), q))
-    q = b.emit(arith.SelectOp(y_is_m1, b.emit(arith.SubiOp(zero, x)), q))
-    return b.emit(arith.SelectOp(y_is_zero, zero, q))
+        q = b.emit(SelectOp(adjust, b.emit(arith.SubiOp(q, one)), q))
+    q = b.emit(SelectOp(y_is_m1, b.emit(arith.SubiOp(zero, x)), q))
+    return b.emit(SelectOp(y_is_zero, zero, q))
 
 
 def _int_floor_mod(b: KernelBuilder, kind: ElemKind, x: SSAValue, y: SSAValue) -> SSAValue:
     """Python-style remainder (sign of the divisor); x % 0 = 0 (numpy)."""
     zero, one = const(b, kind, 0), const(b, kind, 1)
-    y_is_zero = b.emit(arith.CmpiOp(y, zero, "eq"))
+    y_is_zero = b.emit(CmpiOp(y, zero, "eq"))
     if kind.is_unsigned:
-        r = b.emit(arith.RemUIOp(x, b.emit(arith.SelectOp(y_is_zero, one, y))))
-        return b.emit(arith.SelectOp(y_is_zero, zero, r))
-    y_is_m1 = b.emit(arith.CmpiOp(y, const(b, kind, -1), "eq"))
+        r = b.emit(arith.RemUIOp(x, b.emit(SelectOp(y_is_zero, one, y))))
+        return b.emit(SelectOp(y_is_zero, zero, r))
+    y_is_m1 = b.emit(CmpiOp(y, const(b, kind, -1), "eq"))
     bad = b.emit(arith.OrIOp(y_is_zero, y_is_m1))
-    safe = b.emit(arith.SelectOp(bad, one, y))
+    safe = b.emit(SelectOp(bad, one, y))
     r = b.emit(arith.RemSIOp(x, safe))
-    r_nonzero = b.emit(arith.CmpiOp(r, zero, "ne"))
+    r_nonzero = b.emit(CmpiOp(r, zero, "ne"))
     signs_differ = b.emit(
-        arith.CmpiOp(b.emit(arith.CmpiOp(r, zero, "slt")), b.emit(arith.CmpiOp(safe, zero, "slt")), "ne")
+        CmpiOp(b.emit(CmpiOp(r, zero, "slt")), b.emit(CmpiOp(safe, zero, "slt")), "ne")
     )
     adjust = b.emit(arith.AndIOp(r_nonzero, signs_differ))
-    r = b.emit(arith.SelectOp(adjust, b.emit(arith.AddiOp(r, safe)), r))
-    return b.emit(arith.SelectOp(bad, zero, r))
+    r = b.emit(SelectOp(adjust, b.emit(arith.AddiOp(r, safe)), r))
+    return b.emit(SelectOp(bad, zero, r))
 
 
 def _float_floor_mod(b: KernelBuilder, kind: ElemKind, x: SSAValue, y: SSAValue) -> SSAValue:
     """numpy's `remainder` on floats (`npy_divmod`): the sign of the divisor; x % 0 is NaN."""
     zero = const(b, kind, 0.0)
     mod = b.emit(RemFOp(x, y))
-    mod_nonzero = b.emit(arith.CmpfOp(mod, zero, "une"))
-    y_neg = b.emit(arith.CmpfOp(y, zero, "olt"))
-    mod_neg = b.emit(arith.CmpfOp(mod, zero, "olt"))
+    mod_nonzero = b.emit(CmpfOp(mod, zero, "une"))
+    y_neg = b.emit(CmpfOp(y, zero, "olt"))
+    mod_neg = b.emit(CmpfOp(mod, zero, "olt"))
     adjust = b.emit(arith.AndIOp(mod_nonzero, b.emit(arith.XOrIOp(y_neg, mod_neg))))
-    adjusted = b.emit(arith.SelectOp(adjust, b.emit(arith.AddfOp(mod, y)), mod))
+    adjusted = b.emit(SelectOp(adjust, b.emit(arith.AddfOp(mod, y)), mod))
     # a zero remainder takes the divisor's sign; y == 0 keeps fmod's NaN
     signed_zero = b.emit(mathd.CopySignOp(zero, y))
-    result = b.emit(arith.SelectOp(mod_nonzero, adjusted, signed_zero))
-    return b.emit(arith.SelectOp(b.emit(arith.CmpfOp(y, zero, "oeq")), mod, result))
+    result = b.emit(SelectOp(mod_nonzero, adjusted, signed_zero))
+    return b.emit(SelectOp(b.emit(CmpfOp(y, zero, "oeq")), mod, result))
 
 
 def _int_pow(b: KernelBuilder, kind: ElemKind, x: SSAValue, y: SSAValue) -> SSAValue:
@@ -284,19 +290,19 @@ def _int_pow(b: KernelBuilder, kind: ElemKind, x: SSAValue, y: SSAValue) -> SSAV
     zero, one = const(b, kind, 0), const(b, kind, 1)
     with b.loop(0, kind.bits, carried=[one, x, y]) as lp:
         result, base, exp = lp.carried
-        odd = b.emit(arith.CmpiOp(b.emit(arith.AndIOp(exp, one)), zero, "ne"))
-        result = b.emit(arith.SelectOp(odd, b.emit(arith.MuliOp(result, base)), result))
+        odd = b.emit(CmpiOp(b.emit(arith.AndIOp(exp, one)), zero, "ne"))
+        result = b.emit(SelectOp(odd, b.emit(arith.MuliOp(result, base)), result))
         lp.next(result, b.emit(arith.MuliOp(base, base)), b.emit(arith.ShRUIOp(exp, one)))
     result = lp.results[0]
     if kind.is_unsigned:
         return result
-    negative = b.emit(arith.CmpiOp(y, zero, "slt"))
-    x_is_one = b.emit(arith.CmpiOp(x, one, "eq"))
-    x_is_m1 = b.emit(arith.CmpiOp(x, const(b, kind, -1), "eq"))
-    y_odd = b.emit(arith.CmpiOp(b.emit(arith.AndIOp(y, one)), zero, "ne"))
-    m1_pow = b.emit(arith.SelectOp(y_odd, const(b, kind, -1), one))
-    neg_result = b.emit(arith.SelectOp(x_is_one, one, b.emit(arith.SelectOp(x_is_m1, m1_pow, zero))))
-    return b.emit(arith.SelectOp(negative, neg_result, result))
+    negative = b.emit(CmpiOp(y, zero, "slt"))
+    x_is_one = b.emit(CmpiOp(x, one, "eq"))
+    x_is_m1 = b.emit(CmpiOp(x, const(b, kind, -1), "eq"))
+    y_odd = b.emit(CmpiOp(b.emit(arith.AndIOp(y, one)), zero, "ne"))
+    m1_pow = b.emit(SelectOp(y_odd, const(b, kind, -1), one))
+    neg_result = b.emit(SelectOp(x_is_one, one, b.emit(SelectOp(x_is_m1, m1_pow, zero))))
+    return b.emit(SelectOp(negative, neg_result, result))
 
 
 # -- casts ---------------------------------------------------------------------------------------
@@ -308,8 +314,8 @@ def cast(b: KernelBuilder, x: SSAValue, src: ElemKind, dst: ElemKind) -> SSAValu
         return x
     if dst.is_bool:
         if src.is_float:
-            return b.emit(arith.CmpfOp(x, const(b, src, 0.0), "une"))  # nan -> True
-        return b.emit(arith.CmpiOp(x, const(b, src, 0), "ne"))
+            return b.emit(CmpfOp(x, const(b, src, 0.0), "une"))  # nan -> True
+        return b.emit(CmpiOp(x, const(b, src, 0), "ne"))
     if src.is_bool:
         if dst.is_float:
             return b.emit(arith.UIToFPOp(x, dst.compute))
@@ -327,7 +333,7 @@ def cast(b: KernelBuilder, x: SSAValue, src: ElemKind, dst: ElemKind) -> SSAValu
             low = b.emit(arith.FPToSIOp(x, i64))
             high = b.emit(arith.FPToSIOp(b.emit(arith.SubfOp(x, two63)), i64))
             high = b.emit(arith.XOrIOp(high, b.const(-(1 << 63), i64)))
-            return b.emit(arith.SelectOp(b.emit(arith.CmpfOp(x, two63, "olt")), low, high))
+            return b.emit(SelectOp(b.emit(CmpfOp(x, two63, "olt")), low, high))
         # like C on x86 (what numpy does): convert to a wide signed integer, then wrap
         wide = i64 if (dst.is_unsigned or width == 64) else i32
         value = b.emit(arith.FPToSIOp(x, wide))
@@ -364,10 +370,10 @@ def _f64_to_f32_round_to_odd(b: KernelBuilder, x: SSAValue) -> SSAValue:
     t = b.emit(arith.TruncFOp(x, f32))
     back = b.emit(arith.ExtFOp(t, x.type))
     bits = b.emit(arith.BitcastOp(t, IntegerType(32)))
-    too_big = b.emit(arith.CmpfOp(b.emit(mathd.AbsFOp(back)), b.emit(mathd.AbsFOp(x)), "ogt"))
-    bits = b.emit(arith.SelectOp(too_big, b.emit(arith.SubiOp(bits, b.const(1, IntegerType(32)))), bits))
-    inexact = b.emit(arith.CmpfOp(back, x, "une"))
-    bits = b.emit(arith.SelectOp(inexact, b.emit(arith.OrIOp(bits, b.const(1, IntegerType(32)))), bits))
+    too_big = b.emit(CmpfOp(b.emit(mathd.AbsFOp(back)), b.emit(mathd.AbsFOp(x)), "ogt"))
+    bits = b.emit(SelectOp(too_big, b.emit(arith.SubiOp(bits, b.const(1, IntegerType(32)))), bits))
+    inexact = b.emit(CmpfOp(back, x, "une"))
+    bits = b.emit(SelectOp(inexact, b.emit(arith.OrIOp(bits, b.const(1, IntegerType(32)))), bits))
     return b.emit(arith.BitcastOp(bits, f32))
 
 

@@ -124,7 +124,7 @@ def test_loop_level_prints_and_parses_back():
     parsed.verify()
     assert str(parsed) == text
     dialects = {op.name.split(".")[0] for op in parsed.walk()}
-    assert dialects <= {"builtin", "func", "scf", "memref", "arith", "math"}
+    assert dialects <= {"builtin", "func", "scf", "memref", "arith", "math", "vector"}
 
 
 def test_cpu_code_is_plain_data():
