@@ -22,6 +22,9 @@ class BackendOutput:
     sections: dict[str, bytes] = field(default_factory=dict)
     schedule: list[str] = field(default_factory=list)
     """Kernel names in execution order (what `--report` and `graphc inspect` show)."""
+    weight_names: list[str] | None = None
+    """The weights the code reads; the artifact stores only these (None: every weight of the
+    program, for backends whose code is the graph IR itself)."""
 
 
 class Backend(Protocol):

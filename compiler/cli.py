@@ -61,9 +61,12 @@ def cmd_compile(args: argparse.Namespace) -> int:
         kernels = len(model.artifact.schedule)
         print(f"wrote {out} ({args.target}, {kernels} kernels, {os.path.getsize(out)} bytes)")
     if args.report:
-        from graphc.report import kernel_report
+        from graphc.report import kernel_report, memory_report
 
         print(kernel_report(model.program, model.stats.unfused))
+        memory = memory_report(model.artifact.meta)
+        if memory:
+            print(memory)
     return 0
 
 

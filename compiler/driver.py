@@ -135,9 +135,18 @@ def compile_program(
         schedule=output.schedule,
         meta=output.meta,
         sections=output.sections,
-        weights=dict(program.weights.arrays),
+        weights=_artifact_weights(program, output.weight_names),
     )
     return CompiledModel(artifact, program, stats)
+
+
+def _artifact_weights(program: GraphProgram, names: list[str] | None) -> dict[str, np.ndarray]:
+    if names is None:
+        return dict(program.weights.arrays)
+    missing = [n for n in names if n not in program.weights]
+    if missing:
+        raise GraphcError(f"internal error: the backend needs weights the program lacks: {', '.join(missing)}")
+    return {n: program.weights[n] for n in names}
 
 
 def _specs(names: list[str], types) -> list[TensorSpec]:

@@ -59,6 +59,15 @@ def kernel_report(program: GraphProgram, unfused_total: Cost | None = None) -> s
     return "\n".join(lines)
 
 
+def memory_report(meta: dict) -> str | None:
+    """The backend's memory plan, when it has one: peak arena vs all intermediates without reuse."""
+    if "arena_bytes" not in meta or "intermediate_bytes_total" not in meta:
+        return None
+    arena, total = int(meta["arena_bytes"]), int(meta["intermediate_bytes_total"])
+    saved = f" ({100 * (total - arena) / total:.0f}% less)" if total else ""
+    return f"memory: arena {_bytes(arena)} (peak, reused across calls) vs {_bytes(total)} for all intermediates{saved}"
+
+
 def _short(op) -> str:
     return op.name.removeprefix("graph.")
 

@@ -1,6 +1,7 @@
 """The compiled artifact: one file holding everything a model needs to run.
 
-Layout (a zip archive, members stored uncompressed so loading is a copy, not a decode):
+Layout (a zip archive; weights and object code stored uncompressed so loading is a copy, not a
+decode; IR dumps deflated):
 - `manifest.json`: format name and version, backend and its executor, inputs and outputs (names,
   shapes, dtypes), the schedule (kernel names in order), backend metadata (e.g. the memory plan);
 - `weights/NAME.npy`: one numpy array per weight (loaded with `allow_pickle=False`);
@@ -22,6 +23,7 @@ from graphc.runtime.errors import ArtifactError
 
 FORMAT = "graphc-artifact"
 VERSION = 1
+TEXT_SECTIONS = (".ll", ".mlir", ".txt", ".py", ".c")
 
 
 @dataclass
@@ -69,7 +71,9 @@ class Artifact:
                 np.save(data, np.ascontiguousarray(array), allow_pickle=False)
                 archive.writestr(f"weights/{name}.npy", data.getvalue())
             for name, blob in sorted(self.sections.items()):
-                archive.writestr(f"code/{name}", blob)
+                # IR dumps are for reading and compress ~10x; what the runtime loads stays stored.
+                compression = zipfile.ZIP_DEFLATED if name.endswith(TEXT_SECTIONS) else zipfile.ZIP_STORED
+                archive.writestr(f"code/{name}", blob, compress_type=compression)
         return buffer.getvalue()
 
     def save(self, path: str) -> None:

@@ -159,3 +159,29 @@ def test_inputs_file_that_is_not_npz(mlp_artifact, capsys):
 def test_console_script_reports_errors_without_traceback(tmp_path):
     r = graphc("compile", _bad_file(tmp_path, "random"))
     assert r.returncode == 1 and r.stderr.count("\n") == 1 and "Traceback" not in r.stderr
+
+
+def test_report_lists_kernels_bytes_and_memory(capsys, tmp_path):
+    fixture = load_fixture(os.path.join(FIXTURES, "tf", "digits_cnn"))
+    ((name, x),) = fixture.inputs.items()
+    shape = "x".join(map(str, x.shape))
+    assert main(["compile", fixture.model_path, "--input-shape", f"{name}={shape}", "--report", "-q",
+                 "-o", str(tmp_path / "d.gcx")]) == 0  # fmt: skip
+    out = capsys.readouterr().out
+    assert "conv2d, add, relu" in out and "total: 6 kernels" in out and "unfused" in out
+    assert "memory: arena" in out
+
+
+def test_cpu_artifact_stores_only_the_weights_its_code_reads(tmp_path):
+    import zipfile
+
+    import graphc
+
+    fixture = load_fixture(os.path.join(FIXTURES, "tf", "mobilenet_v2"))
+    model = graphc.compile(fixture.model_path, input_shapes=fixture.input_shapes)
+    stored = set(model.artifact.weights)
+    assert stored == set(model.artifact.meta["weight_names"])
+    path = tmp_path / "m.gcx"
+    model.save(path)
+    with zipfile.ZipFile(path) as z:
+        assert len([n for n in z.namelist() if n.startswith("weights/")]) == len(stored)

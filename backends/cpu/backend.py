@@ -32,4 +32,4 @@ class CpuBackend:
             LOOPS_SECTION: code.loops_ir.encode(),
             LLVM_SECTION: code.llvm_ir.encode(),
         }
-        return BackendOutput(meta=meta, sections=sections, schedule=list(code.kernels))
+        return BackendOutput(meta=meta, sections=sections, schedule=list(code.kernels), weight_names=list(code.weight_names))
