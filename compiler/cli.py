@@ -45,7 +45,11 @@ def _names(value: str | None) -> list[str] | None:
 def cmd_compile(args: argparse.Namespace) -> int:
     import graphc
 
+    from graphc.dumps import cmd_compile_to, dumper_from_args, timing_table
+
     shapes = dict(parse_shape_spec(s) for s in args.input_shape)
+    if args.compile_to:
+        return cmd_compile_to(args, shapes, _names(args.inputs), _names(args.outputs))
     model = graphc.compile(
         args.model,
         target=args.target,
@@ -54,7 +58,11 @@ def cmd_compile(args: argparse.Namespace) -> int:
         outputs=_names(args.outputs),
         verify_each=args.verify_each,
         fusion=False if args.no_fusion else None,
+        dumper=dumper_from_args(args),
+        weights=args.weights,
     )
+    if args.timing:
+        print(timing_table(model.stats), file=sys.stderr)
     out = args.output or os.path.splitext(os.path.basename(args.model))[0] + ".gcx"
     model.save(out)
     if not args.quiet:
@@ -125,7 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("compile", help="compile a model into an artifact (.gcx)")
-    p.add_argument("model", help="a TensorFlow frozen GraphDef (.pb)")
+    p.add_argument("model", help="a TensorFlow frozen GraphDef (.pb), or a .mlir stage to resume from")
     p.add_argument("-o", "--output", help="artifact path (default: MODEL.gcx in the current folder)")
     p.add_argument("--target", default="cpu", help="cpu (native code through LLVM) or reference (JAX)")
     p.add_argument("--input-shape", action="append", default=[], metavar="NAME=DxDx…",
@@ -138,6 +146,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--report", action="store_true",
                    help="print the kernels (fusion regions and the ops in them) and bytes moved fused vs unfused")  # fmt: skip
     p.add_argument("-q", "--quiet", action="store_true")
+    from graphc.dumps import add_compile_arguments
+
+    add_compile_arguments(p)  # --dump-ir, --print-ir-*, --timing, --compile-to, --weights (resume)
     p.set_defaults(fn=cmd_compile)
 
     p = sub.add_parser("run", help="run an artifact on inputs from an .npz file")
@@ -154,6 +165,12 @@ def build_parser() -> argparse.ArgumentParser:
     from graphc.opt import add_parser as add_opt_parser
 
     add_opt_parser(sub)
+
+    from graphc.debug import add_parser as add_debug_parser
+    from graphc.viz import add_parser as add_viz_parser
+
+    add_debug_parser(sub)
+    add_viz_parser(sub)
     return parser
 
 

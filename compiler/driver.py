@@ -18,6 +18,7 @@ from graphc.backends.base import BackendOutput
 from graphc.backends.registry import get_backend
 from graphc.dialects import dtypes
 from graphc.dialects.resources import GraphProgram
+from graphc.dumps import STAGES, IRDumper, load_stage
 from graphc.errors import GraphcError
 from graphc.frontends import import_model
 from graphc.passes import DEFAULT_PIPELINE, FUSION_PIPELINE
@@ -77,23 +78,115 @@ def compile(
     verify_each: bool = False,
     after_pass: Callable | None = None,
     fusion: bool | None = None,
+    before_pass: Callable | None = None,
+    dumper: IRDumper | None = None,
+    weights: str | os.PathLike | None = None,
 ) -> CompiledModel:
-    """`fusion`: run `FUSION_PIPELINE` after `pipeline` (default: when the backend supports regions)."""
+    """`fusion`: run `FUSION_PIPELINE` after `pipeline` (default: when the backend supports regions).
+
+    `model` may be a `.mlir` file dumped by `--dump-ir`/`--compile-to` (possibly edited): compilation
+    resumes from its stage (`graphc.dumps.load_stage`), with weights from `weights` (an `.npz` keyed by
+    resource name; default: the `.weights.npz` beside it). `dumper` prints/dumps the IR around passes."""
     stats = CompileStats()
     start = time.perf_counter()
     try:
         backend = get_backend(target)
     except KeyError as err:
         raise GraphcError(str(err.args[0])) from None
+    program, stage = load_program(model, input_shapes, inputs=inputs, outputs=outputs, weights=weights)
+    stats.stages["parse"] = time.perf_counter() - start
+    return compile_program(program, backend, stats, pipeline=pipeline, verify_each=verify_each, after_pass=after_pass,
+                           fusion=fusion, before_pass=before_pass, dumper=dumper, stage=stage)  # fmt: skip
+
+
+def is_mlir_input(model) -> bool:
+    return isinstance(model, str | os.PathLike) and os.fspath(model).lower().endswith(".mlir")
+
+
+def load_program(
+    model: str | os.PathLike | bytes,
+    input_shapes: Mapping[str, tuple[int, ...]] | None = None,
+    *,
+    inputs: list[str] | None = None,
+    outputs: list[str] | None = None,
+    weights: str | os.PathLike | None = None,
+) -> tuple[GraphProgram, str]:
+    """The program and its stage: a model through its front end (`import`), or a dumped `.mlir` stage."""
+    if is_mlir_input(model):
+        if input_shapes or inputs or outputs:
+            raise GraphcError("input shapes and input/output names are fixed in a .mlir stage (edit @main to "
+                              "change them)", source=os.fspath(model))  # fmt: skip
+        return load_stage(os.fspath(model), os.fspath(weights) if weights is not None else None)
     program = import_model(
         model,
         input_shapes={k: tuple(v) for k, v in (input_shapes or {}).items()},
         inputs=inputs,
         outputs=outputs,
     )
+    return program, "import"
+
+
+def compile_to(
+    model: str | os.PathLike | bytes,
+    stage: str,
+    input_shapes: Mapping[str, tuple[int, ...]] | None = None,
+    *,
+    inputs: list[str] | None = None,
+    outputs: list[str] | None = None,
+    pipeline: str = DEFAULT_PIPELINE,
+    verify_each: bool = False,
+    before_pass: Callable | None = None,
+    after_pass: Callable | None = None,
+    dumper: IRDumper | None = None,
+    weights: str | os.PathLike | None = None,
+    stats: CompileStats | None = None,
+) -> GraphProgram:
+    """The program after `stage` (`import`, `graph` or `fusion`; `graphc.dumps.STAGES`), for
+    `--compile-to`: print it and save its weights to resume later."""
+    if stage not in STAGES:
+        raise GraphcError(f"unknown stage '{stage}' (stages: {', '.join(STAGES)})")
+    stats = stats if stats is not None else CompileStats()
+    start = time.perf_counter()
+    program, at = load_program(model, input_shapes, inputs=inputs, outputs=outputs, weights=weights)
     stats.stages["parse"] = time.perf_counter() - start
-    return compile_program(program, backend, stats, pipeline=pipeline, verify_each=verify_each, after_pass=after_pass,
-                           fusion=fusion)  # fmt: skip
+    if STAGES.index(at) > STAGES.index(stage):
+        raise GraphcError(f"the input is already past stage '{stage}' (it is at '{at}')",
+                          source=os.fspath(model) if not isinstance(model, bytes) else None)  # fmt: skip
+    _run_passes(program, at, stage, stats, pipeline=pipeline, verify_each=verify_each, before_pass=before_pass,
+                after_pass=after_pass, dumper=dumper)  # fmt: skip
+    return program
+
+
+def _run_passes(program: GraphProgram, at: str, upto: str, stats: CompileStats, *, pipeline: str, verify_each: bool,
+                before_pass: Callable | None, after_pass: Callable | None, dumper: IRDumper | None) -> None:  # fmt: skip
+    """Runs the pipelines that take `program` from stage `at` to stage `upto` (the graph pipeline
+    runs again on `graph`-stage IR: its passes are idempotent), numbering passes across them."""
+    befores = [h for h in (before_pass, dumper.before_pass if dumper else None) if h]
+    afters = [h for h in (after_pass, dumper.after_pass if dumper else None) if h]
+    if dumper is not None:
+        dumper.bind_weights(program.weights)
+        dumper.start(at, program.module)
+    stats.passes = stats.passes or PipelineReport()
+    if at == "fusion" and upto != "fusion":  # e.g. --no-fusion or a backend without regions
+        pipelines = ["unfuse", pipeline]
+    else:
+        pipelines = [pipeline] if at != "fusion" and upto != "import" else []
+        if upto == "fusion" and at != "fusion":
+            pipelines.append(FUSION_PIPELINE)
+    for spec in pipelines:
+        offset = len(stats.passes.timings)
+        if spec == FUSION_PIPELINE:
+            stats.unfused = unfused_cost(program.main.body.block.ops)
+        hooks = {}
+        if befores:
+            hooks["before_pass"] = lambda i, p, m, o=offset: [h(o + i, p, m) for h in befores]
+        if afters:
+            hooks["after_pass"] = lambda i, p, m, o=offset: [h(o + i, p, m) for h in afters]
+        fusion_start = time.perf_counter()
+        report = run_pipeline(program, spec, verify_each=verify_each, **hooks)
+        if spec == FUSION_PIPELINE:
+            stats.stages["fusion"] = time.perf_counter() - fusion_start
+        stats.passes.timings.extend(report.timings)
 
 
 def compile_program(
@@ -105,18 +198,16 @@ def compile_program(
     verify_each: bool = False,
     after_pass: Callable | None = None,
     fusion: bool | None = None,
+    before_pass: Callable | None = None,
+    dumper: IRDumper | None = None,
+    stage: str = "import",
 ) -> CompiledModel:
+    """`stage`: where `program` is (`import`, `graph` or `fusion`, see `compile_to`)."""
     stats = stats or CompileStats()
     start = time.perf_counter()
-    stats.passes = run_pipeline(program, pipeline, verify_each=verify_each, after_pass=after_pass)
-    if getattr(backend, "supports_fusion", False) if fusion is None else fusion:
-        fusion_start = time.perf_counter()
-        stats.unfused = unfused_cost(program.main.body.block.ops)
-        offset = len(stats.passes.timings)
-        shifted = (lambda i, p, m: after_pass(offset + i, p, m)) if after_pass else None
-        fused = run_pipeline(program, FUSION_PIPELINE, verify_each=verify_each, after_pass=shifted)
-        stats.passes.timings.extend(fused.timings)
-        stats.stages["fusion"] = time.perf_counter() - fusion_start
+    use_fusion = getattr(backend, "supports_fusion", False) if fusion is None else fusion
+    _run_passes(program, stage, "fusion" if use_fusion else "graph", stats, pipeline=pipeline, verify_each=verify_each,
+                before_pass=before_pass, after_pass=after_pass, dumper=dumper)  # fmt: skip
     try:
         program.module.verify()
     except VerifyException as err:
@@ -127,6 +218,8 @@ def compile_program(
     stats.stages["backend"] = time.perf_counter() - start
     for key, seconds in output.meta.get("stage_seconds", {}).items():
         stats.stages[f"backend.{key}"] = seconds
+    if dumper is not None:
+        dumper.finish(backend.name, output.sections, program.weights.arrays)
     artifact = Artifact(
         backend=backend.name,
         executor=backend.executor,

@@ -22,6 +22,7 @@ class PassTiming:
     name: str
     seconds: float
     ops_after: int
+    ops_before: int = 0
 
 
 @dataclass
@@ -35,8 +36,11 @@ def run_pipeline(
     *,
     verify_each: bool = False,
     after_pass: Callable[[int, ModulePass, ModuleOp], None] | None = None,
+    before_pass: Callable[[int, ModulePass, ModuleOp], None] | None = None,
 ) -> PipelineReport:
-    """Applies the passes of `spec` (xDSL pipeline syntax) to `program` in place."""
+    """Applies the passes of `spec` (xDSL pipeline syntax) to `program` in place.
+
+    `before_pass`/`after_pass` are called with the pass's index in `spec`, the pass and the module."""
     report = PipelineReport()
     try:
         pipeline = PassPipeline.parse_spec(PASSES, spec)
@@ -44,7 +48,10 @@ def run_pipeline(
         raise GraphcError(f"bad pass pipeline '{spec}': {err}") from None
     ctx = make_context()
     with bound_weights(program.weights):
+        ops = _count_ops(program.module)
         for index, module_pass in enumerate(pipeline.passes):
+            if before_pass is not None:
+                before_pass(index, module_pass, program.module)
             start = time.perf_counter()
             module_pass.apply(ctx, program.module)
             elapsed = time.perf_counter() - start
@@ -53,7 +60,8 @@ def run_pipeline(
                     program.module.verify()
                 except VerifyException as err:
                     raise GraphcError(f"IR does not verify after pass '{module_pass.name}': {err}") from None
-            report.timings.append(PassTiming(module_pass.name, elapsed, _count_ops(program.module)))
+            ops_before, ops = ops, _count_ops(program.module)
+            report.timings.append(PassTiming(module_pass.name, elapsed, ops, ops_before))
             if after_pass is not None:
                 after_pass(index, module_pass, program.module)
     return report

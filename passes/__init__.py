@@ -41,7 +41,53 @@ ALL_PASSES: list[type[ModulePass]] = [
     UnfusePass,
 ]
 
-PASSES: dict[str, Callable[[], type[ModulePass]]] = {p.name: (lambda p=p: p) for p in ALL_PASSES}
+
+
+class PassRegistry(dict):
+    """Pass name → callable returning the pass class (what xDSL's `PassPipeline.parse_spec` takes).
+
+    Filled on first use from the `graphc.passes` entry-point group (graphc's own passes are declared
+    there too, in its pyproject.toml; `ALL_PASSES` is the fallback for an uninstalled source tree), so
+    installed plugin passes appear in `graphc opt`, `--list-passes` and pipelines. Filling lazily keeps
+    plugin modules (which import graphc) from being imported while this package initialises.
+    """
+
+    _filled = False
+
+    def refresh(self) -> None:
+        from graphc import plugins
+
+        found = plugins.plugin_passes()
+        if not plugins.metadata_available():
+            found = {**{p.name: p for p in ALL_PASSES}, **found}
+        dict.clear(self)
+        # in-tree passes first, in pipeline order, then plugins by name
+        order = {p.name: i for i, p in enumerate(ALL_PASSES)}
+        for name in sorted(found, key=lambda n: (order.get(n, len(order)), n)):
+            dict.__setitem__(self, name, (lambda p=found[name]: p))
+        self._filled = True
+
+    def _fill(self) -> None:
+        if not self._filled:
+            self.refresh()
+
+
+for _method in ("__getitem__", "__contains__", "__iter__", "__len__", "__repr__", "get", "items", "keys", "values"):
+
+    def _wrap(name=_method):
+        base = getattr(dict, name)
+
+        def method(self, *args, **kwargs):
+            self._fill()
+            return base(self, *args, **kwargs)
+
+        method.__name__ = name
+        return method
+
+    setattr(PassRegistry, _method, _wrap())
+del _method, _wrap
+
+PASSES: dict[str, Callable[[], type[ModulePass]]] = PassRegistry()
 
 DEFAULT_PIPELINE = ",".join(
     [

@@ -489,7 +489,8 @@ def _fastmath(op: Operation) -> list[str]:
     flags = op.properties.get("fastmath")
     if flags is None:
         return []
-    names = [str(f.value) for f in flags.data]  # type: ignore[attr-defined]
+    # sorted: the attribute holds a set, whose order varies between runs (dumps must be deterministic)
+    names = sorted(str(f.value) for f in flags.data)  # type: ignore[attr-defined]
     return names
 
 

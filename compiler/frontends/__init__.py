@@ -37,6 +37,11 @@ def import_model(
     outputs: list[str] | None = None,
 ) -> GraphProgram:
     data, source = read_model_bytes(path_or_bytes)
+    from graphc.plugins import import_with_plugin  # `graphc.frontends` entry points, tried first
+
+    program = import_with_plugin(data, source, input_shapes=input_shapes, inputs=inputs, outputs=outputs)
+    if program is not None:
+        return program
     kind = detect_format(data, source)
     if kind == "tensorflow":
         from graphc.frontends.tensorflow import import_graphdef
