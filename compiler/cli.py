@@ -50,17 +50,26 @@ def cmd_compile(args: argparse.Namespace) -> int:
     shapes = dict(parse_shape_spec(s) for s in args.input_shape)
     if args.compile_to:
         return cmd_compile_to(args, shapes, _names(args.inputs), _names(args.outputs))
-    model = graphc.compile(
-        args.model,
-        target=args.target,
-        input_shapes=shapes,
-        inputs=_names(args.inputs),
-        outputs=_names(args.outputs),
-        verify_each=args.verify_each,
-        fusion=False if args.no_fusion else None,
-        dumper=dumper_from_args(args),
-        weights=args.weights,
-    )
+    from graphc.passes import DEFAULT_PIPELINE, FUSION_PIPELINE
+    from graphc.progress import Progress, pipeline_length
+
+    steps = 2 + pipeline_length(DEFAULT_PIPELINE, "" if args.no_fusion else FUSION_PIPELINE)
+    progress = Progress.for_terminal(steps, quiet=args.quiet)
+    try:
+        model = graphc.compile(
+            args.model,
+            target=args.target,
+            input_shapes=shapes,
+            inputs=_names(args.inputs),
+            outputs=_names(args.outputs),
+            verify_each=args.verify_each,
+            fusion=False if args.no_fusion else None,
+            dumper=dumper_from_args(args),
+            weights=args.weights,
+            progress=progress.step,
+        )
+    finally:
+        progress.close()
     if args.timing:
         print(timing_table(model.stats), file=sys.stderr)
     out = args.output or os.path.splitext(os.path.basename(args.model))[0] + ".gcx"

@@ -81,6 +81,7 @@ def compile(
     before_pass: Callable | None = None,
     dumper: IRDumper | None = None,
     weights: str | os.PathLike | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> CompiledModel:
     """`fusion`: run `FUSION_PIPELINE` after `pipeline` (default: when the backend supports regions).
 
@@ -93,10 +94,13 @@ def compile(
         backend = get_backend(target)
     except KeyError as err:
         raise GraphcError(str(err.args[0])) from None
+    if progress is not None:
+        progress("import")
     program, stage = load_program(model, input_shapes, inputs=inputs, outputs=outputs, weights=weights)
     stats.stages["parse"] = time.perf_counter() - start
     return compile_program(program, backend, stats, pipeline=pipeline, verify_each=verify_each, after_pass=after_pass,
-                           fusion=fusion, before_pass=before_pass, dumper=dumper, stage=stage)  # fmt: skip
+                           fusion=fusion, before_pass=before_pass, dumper=dumper, stage=stage,
+                           progress=progress)  # fmt: skip
 
 
 def is_mlir_input(model) -> bool:
@@ -158,10 +162,12 @@ def compile_to(
 
 
 def _run_passes(program: GraphProgram, at: str, upto: str, stats: CompileStats, *, pipeline: str, verify_each: bool,
-                before_pass: Callable | None, after_pass: Callable | None, dumper: IRDumper | None) -> None:  # fmt: skip
+                before_pass: Callable | None, after_pass: Callable | None, dumper: IRDumper | None,
+                progress: Callable[[str], None] | None = None) -> None:  # fmt: skip
     """Runs the pipelines that take `program` from stage `at` to stage `upto` (the graph pipeline
     runs again on `graph`-stage IR: its passes are idempotent), numbering passes across them."""
-    befores = [h for h in (before_pass, dumper.before_pass if dumper else None) if h]
+    announce = (lambda index, module_pass, module: progress(module_pass.name)) if progress else None
+    befores = [h for h in (before_pass, dumper.before_pass if dumper else None, announce) if h]
     afters = [h for h in (after_pass, dumper.after_pass if dumper else None) if h]
     if dumper is not None:
         dumper.bind_weights(program.weights)
@@ -201,19 +207,23 @@ def compile_program(
     before_pass: Callable | None = None,
     dumper: IRDumper | None = None,
     stage: str = "import",
+    progress: Callable[[str], None] | None = None,
 ) -> CompiledModel:
-    """`stage`: where `program` is (`import`, `graph` or `fusion`, see `compile_to`)."""
+    """`stage`: where `program` is (`import`, `graph` or `fusion`, see `compile_to`); `progress` is
+    called with each stage's name as it starts (`graphc.progress`)."""
     stats = stats or CompileStats()
     start = time.perf_counter()
     use_fusion = getattr(backend, "supports_fusion", False) if fusion is None else fusion
     _run_passes(program, stage, "fusion" if use_fusion else "graph", stats, pipeline=pipeline, verify_each=verify_each,
-                before_pass=before_pass, after_pass=after_pass, dumper=dumper)  # fmt: skip
+                before_pass=before_pass, after_pass=after_pass, dumper=dumper, progress=progress)  # fmt: skip
     try:
         program.module.verify()
     except VerifyException as err:
         raise GraphcError(f"internal error: IR does not verify after the graph passes: {err}") from None
     stats.stages["passes"] = time.perf_counter() - start
     start = time.perf_counter()
+    if progress is not None:
+        progress(f"backend {backend.name}")
     output: BackendOutput = backend.compile(program)
     stats.stages["backend"] = time.perf_counter() - start
     for key, seconds in output.meta.get("stage_seconds", {}).items():
