@@ -78,12 +78,15 @@ def cmd_compile(args: argparse.Namespace) -> int:
         kernels = len(model.artifact.schedule)
         print(f"wrote {out} ({args.target}, {kernels} kernels, {os.path.getsize(out)} bytes)")
     if args.report:
-        from graphc.report import kernel_report, memory_report
+        from graphc.report import kernel_report, layout_report, memory_report
 
         print(kernel_report(model.program, model.stats.unfused))
         memory = memory_report(model.artifact.meta)
         if memory:
             print(memory)
+        layout = layout_report(model.program)
+        if layout:
+            print(layout)
     return 0
 
 
@@ -103,7 +106,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     model = graphc.load(args.artifact)
     inputs = _read_npz(args.inputs)
     outputs = model.run(inputs)
-    np.savez(args.out, **outputs)
+    # .npz has no bfloat16: such outputs are stored as their raw 2-byte patterns (|V2), which
+    # `graphc run` accepts back for bfloat16 inputs (view them as ml_dtypes.bfloat16 to read them).
+    np.savez(args.out, **{k: v.view("V2") if v.dtype.name == "bfloat16" else v for k, v in outputs.items()})
     if not args.quiet:
         summary = ", ".join(f"{k} {list(v.shape)} {v.dtype}" for k, v in outputs.items())
         print(f"wrote {args.out}: {summary}")
@@ -114,10 +119,14 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     from graphc.frontends import detect_format, read_model_bytes
 
     data, source = read_model_bytes(args.model)
-    detect_format(data, source)
-    from graphc.frontends.tensorflow import inspect_graphdef
+    if detect_format(data, source) == "onnx":
+        from graphc.frontends.onnx import inspect_onnx
 
-    info = inspect_graphdef(data, source=source)
+        info = inspect_onnx(data, source=source)
+    else:
+        from graphc.frontends.tensorflow import inspect_graphdef
+
+        info = inspect_graphdef(data, source=source)
     print(f"model: {source}")
     print("inputs:")
     for item in info["inputs"]:
@@ -142,7 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("compile", help="compile a model into an artifact (.gcx)")
-    p.add_argument("model", help="a TensorFlow frozen GraphDef (.pb), or a .mlir stage to resume from")
+    p.add_argument("model", help="a TensorFlow frozen GraphDef (.pb), an ONNX model (.onnx), or a .mlir stage to resume from")
     p.add_argument("-o", "--output", help="artifact path (default: MODEL.gcx in the current folder)")
     p.add_argument("--target", default="cpu", help="cpu (native code through LLVM) or reference (JAX)")
     p.add_argument("--input-shape", action="append", default=[], metavar="NAME=DxDx…",

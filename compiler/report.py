@@ -6,7 +6,8 @@ reshape views are not kernels) — with the bytes it moves fused (the region rea
 writes each result once) and unfused (every op in it as its own kernel), by the fusion cost model
 (`graphc.passes.fusion_cost_model`). Totals close the report; when the driver measured the graph
 before fusion (`CompileStats.unfused`), the unfused total is that graph's (it includes ops fusion
-removed outright, like pads folded into convolutions).
+removed outright, like pads folded into convolutions). `layout_report` says how many run-time
+transposes `optimize-layout` removed (the counts it records on `@main`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from graphc.dialects import fusion as f
 from graphc.dialects import graph as g
 from graphc.dialects.resources import GraphProgram
 from graphc.passes.fusion_cost_model import Cost, group_cost, is_free, op_cost, unfused_cost
+from graphc.passes.layout import layout_stats
 
 
 @dataclass
@@ -66,6 +68,15 @@ def memory_report(meta: dict) -> str | None:
     arena, total = int(meta["arena_bytes"]), int(meta["intermediate_bytes_total"])
     saved = f" ({100 * (total - arena) / total:.0f}% less)" if total else ""
     return f"memory: arena {_bytes(arena)} (peak, reused across calls) vs {_bytes(total)} for all intermediates{saved}"
+
+
+def layout_report(program: GraphProgram) -> str | None:
+    """What `optimize-layout` did to the run-time transposes, when it ran on a program that had any."""
+    stats = layout_stats(program.main)
+    if stats is None:
+        return None
+    before, after = stats
+    return f"layout: {before - after} of {before} run-time transposes removed ({after} left)"
 
 
 def _short(op) -> str:

@@ -90,8 +90,9 @@ Kinds and templates:
     operands (e.g. `broadcast_to` of a bias), evaluated elementally at the index the epilogue reads.
   `shape` = the root result's shape. Every result is the root result or an epilogue value, stored
   at the root's linear index (so several results cost one extra store each, no extra pass).
-- `opaque` — exactly one non-constant op without a fusion template (gather, gather_nd, top_k,
-  resize, cumsum, argmax/argmin, …), possibly with several results: run the op's ordinary kernel.
+- `opaque` — exactly one non-constant op without a fusion template (gather, gather_nd,
+  gather_elements, scatter_elements, scatter_nd, top_k, resize, cumsum/cumprod, argmax/argmin, …),
+  possibly with several results: run the op's ordinary kernel.
   No extra attributes.
 
 The executable meaning of a region is its body (`graphc.dialects.semantics` evaluates it; the

@@ -9,7 +9,9 @@ Conventions (chosen once, for all front ends):
 - Numpy broadcasting for every elementwise op with more than one operand.
 - Images are NHWC; convolution filters are HWIO with I = input channels / groups.
 - Integer division (`graph.div` on integers) truncates toward zero; `graph.floor_div` and
-  `graph.floor_mod` round toward negative infinity (Python semantics).
+  `graph.floor_mod` round toward negative infinity (Python semantics); `graph.rem` is the
+  truncated remainder (C `fmod`). An integer division or remainder by zero gives 0.
+- `graph.and/or/xor/not` are logical on i1 and bitwise on integers.
 - Weights are `graph.constant` ops whose value is a `dense_resource<name>`; the blobs live in a
   `WeightStore` beside the module, never in the IR text. Small constants may be inline `dense<...>`.
 
@@ -295,23 +297,33 @@ FloorOp = _unary("graph.floor", "FloorOp")
 CeilOp = _unary("graph.ceil", "CeilOp")
 RoundOp = _unary("graph.round", "RoundOp", doc="Round half to even.")
 ReluOp = _unary("graph.relu", "ReluOp", float_only=False)
+TanOp = _unary("graph.tan", "TanOp")
+AsinOp = _unary("graph.asin", "AsinOp", doc="NaN outside [-1, 1].")
+AcosOp = _unary("graph.acos", "AcosOp", doc="NaN outside [-1, 1].")
+AtanOp = _unary("graph.atan", "AtanOp")
+SinhOp = _unary("graph.sinh", "SinhOp")
+CoshOp = _unary("graph.cosh", "CoshOp")
+AsinhOp = _unary("graph.asinh", "AsinhOp")
+AcoshOp = _unary("graph.acosh", "AcoshOp", doc="NaN below 1.")
+AtanhOp = _unary("graph.atanh", "AtanhOp", doc="±inf at ±1, NaN outside [-1, 1].")
 
 
 @irdl_op_definition
 class NotOp(ElementwiseUnary):
+    """Logical not on i1, bitwise not (`~x`) on integers."""
+
     name = "graph.not"
 
     @classmethod
     def infer(cls, operand_types: Types, attrs: Attrs) -> list[TensorType]:
         (t,) = operand_types
-        if not dtypes.is_bool(t.element_type):
-            raise VerifyException(f"graph.not needs i1, got {t}")
+        if dtypes.is_float(t.element_type):
+            raise VerifyException(f"graph.not needs i1 or an integer tensor, got {t}")
         return [t]
 
 
-@irdl_op_definition
-class IsNanOp(ElementwiseUnary):
-    name = "graph.is_nan"
+class Predicate(ElementwiseUnary):
+    """An i1 per element: a property of a float value; false for every integer element."""
 
     @classmethod
     def infer(cls, operand_types: Types, attrs: Attrs) -> list[TensorType]:
@@ -320,8 +332,22 @@ class IsNanOp(ElementwiseUnary):
 
 
 @irdl_op_definition
+class IsNanOp(Predicate):
+    name = "graph.is_nan"
+
+
+@irdl_op_definition
+class IsInfOp(Predicate):
+    """True for +inf and -inf (a one-sided test is `graph.eq` with an infinite constant)."""
+
+    name = "graph.is_inf"
+
+
+@irdl_op_definition
 class CastOp(GraphOp):
-    """Converts the element type; float→int truncates toward zero, to-bool means `!= 0`."""
+    """Converts the element type like numpy's `astype`: float→int truncates toward zero (out of
+    range is undefined), to-bool means `!= 0` (NaN is true), and a conversion to bf16 rounds
+    through f32 (round to nearest even twice, as ml_dtypes, XLA and ONNX's reference do)."""
 
     name = "graph.cast"
     input = operand_def(TensorType)
@@ -333,6 +359,36 @@ class CastOp(GraphOp):
     def infer(cls, operand_types: Types, attrs: Attrs) -> list[TensorType]:
         (t,) = operand_types
         return [dtypes.tensor(shape_of(t), attrs["to"])]
+
+
+class BitwiseBinary(ElementwiseBinary):
+    """Logical on i1, bitwise on integers; not defined on floats."""
+
+    @classmethod
+    def infer(cls, operand_types: Types, attrs: Attrs) -> list[TensorType]:
+        if dtypes.is_float(operand_types[0].element_type):
+            raise VerifyException(f"{cls.name} needs i1 or integer tensors, got {operand_types[0]}")
+        return super().infer(operand_types, attrs)
+
+
+class IntegerBinary(ElementwiseBinary):
+    """Integers only (neither i1 nor floats)."""
+
+    @classmethod
+    def infer(cls, operand_types: Types, attrs: Attrs) -> list[TensorType]:
+        if not dtypes.is_integer(operand_types[0].element_type):
+            raise VerifyException(f"{cls.name} needs integer tensors, got {operand_types[0]}")
+        return super().infer(operand_types, attrs)
+
+
+class NumericBinary(ElementwiseBinary):
+    """Integers and floats (not i1)."""
+
+    @classmethod
+    def infer(cls, operand_types: Types, attrs: Attrs) -> list[TensorType]:
+        if dtypes.is_bool(operand_types[0].element_type):
+            raise VerifyException(f"{cls.name} is not defined on i1, got {operand_types[0]}")
+        return super().infer(operand_types, attrs)
 
 
 def _binary(op_name: str, class_name: str, base=ElementwiseBinary, doc: str = ""):
@@ -353,9 +409,31 @@ FloorModOp = _binary(
 PowOp = _binary("graph.pow", "PowOp")
 MaxOp = _binary("graph.max", "MaxOp", doc="NaN-propagating maximum.")
 MinOp = _binary("graph.min", "MinOp", doc="NaN-propagating minimum.")
-AndOp = _binary("graph.and", "AndOp")
-OrOp = _binary("graph.or", "OrOp")
-XorOp = _binary("graph.xor", "XorOp")
+RemOp = _binary(
+    "graph.rem",
+    "RemOp",
+    NumericBinary,
+    doc="Truncated remainder, with the sign of the dividend (C `fmod`): a − trunc(a / b)·b, exact. "
+    "On integers a divisor of 0 gives 0 (and MIN rem -1 is 0); on floats it gives NaN.",
+)
+AndOp = _binary("graph.and", "AndOp", BitwiseBinary)
+OrOp = _binary("graph.or", "OrOp", BitwiseBinary)
+XorOp = _binary("graph.xor", "XorOp", BitwiseBinary)
+ShiftLeftOp = _binary(
+    "graph.shift_left",
+    "ShiftLeftOp",
+    IntegerBinary,
+    doc="`a << b`, wrapping. A shift amount outside [0, bit width) (read as unsigned) gives 0 "
+    "(numpy's `left_shift`, ONNX's BitShift reference).",
+)
+ShiftRightOp = _binary(
+    "graph.shift_right",
+    "ShiftRightOp",
+    IntegerBinary,
+    doc="`a >> b`: logical on unsigned, arithmetic on signed integers. A shift amount outside "
+    "[0, bit width) (read as unsigned) gives 0, or -1 for a negative signed `a` (numpy's "
+    "`right_shift`).",
+)
 EqOp = _binary("graph.eq", "EqOp", Comparison)
 NeOp = _binary("graph.ne", "NeOp", Comparison)
 LtOp = _binary("graph.lt", "LtOp", Comparison)
@@ -405,12 +483,16 @@ ReduceAnyOp = _reduction("graph.reduce_any", "ReduceAnyOp")
 
 
 class ArgReduction(GraphOp):
-    """Index of the first extreme value along `axis` (removed from the shape); NaN counts as extreme."""
+    """Index of the first extreme value along `axis` (removed from the shape); NaN counts as extreme.
+
+    With `select_last_index = 1` the last extreme value wins instead (absent or 0: the first).
+    """
 
     input = operand_def(TensorType)
     result = result_def(TensorType)
     axis = attr_def(IntegerAttr)
     index_type = attr_def(Attribute)
+    select_last_index = opt_attr_def(IntegerAttr)
     traits = traits_def(Pure())
 
     @classmethod
@@ -460,9 +542,11 @@ class LogSoftmaxOp(Normalization):
     name = "graph.log_softmax"
 
 
-@irdl_op_definition
-class CumsumOp(GraphOp):
-    name = "graph.cumsum"
+class Cumulative(GraphOp):
+    """Running sum or product along `axis`, in the element type (integers wrap; f16/bf16 round
+    after every step). `exclusive`: element i combines elements before i only (the first is the
+    identity); `reverse`: runs from the end of the axis."""
+
     input = operand_def(TensorType)
     result = result_def(TensorType)
     axis = attr_def(IntegerAttr)
@@ -474,8 +558,18 @@ class CumsumOp(GraphOp):
     def infer(cls, operand_types: Types, attrs: Attrs) -> list[TensorType]:
         (t,) = operand_types
         if not 0 <= get_int(attrs, "axis") < len(shape_of(t)):
-            raise VerifyException("graph.cumsum: axis out of range")
+            raise VerifyException(f"{cls.name}: axis out of range")
         return [t]
+
+
+@irdl_op_definition
+class CumsumOp(Cumulative):
+    name = "graph.cumsum"
+
+
+@irdl_op_definition
+class CumprodOp(Cumulative):
+    name = "graph.cumprod"
 
 
 @irdl_op_definition
@@ -564,13 +658,18 @@ class Conv2DOp(GraphOp):
 
 
 class Pool2D(GraphOp):
-    """NHWC pooling; pads are (top, bottom, left, right). Padding never counts toward an average."""
+    """NHWC pooling; pads are (top, bottom, left, right). Padding never counts toward an average.
+
+    Optional `dilations` (dh, dw) space the window's taps (absent: 1, 1), as in a dilated
+    convolution: tap (i, j) of output (y, x) reads input (y·sh + i·dh − top, x·sw + j·dw − left).
+    """
 
     input = operand_def(TensorType)
     result = result_def(TensorType)
     window = attr_def(DenseArrayBase)
     strides = attr_def(DenseArrayBase)
     pads = attr_def(DenseArrayBase)
+    dilations = opt_attr_def(DenseArrayBase)
     traits = traits_def(Pure())
 
     @classmethod
@@ -580,11 +679,22 @@ class Pool2D(GraphOp):
         kh, kw = get_ints(attrs, "window")
         sh, sw = get_ints(attrs, "strides")
         pt, pb, pl, pr = get_ints(attrs, "pads")
-        oh = conv_output_size(h, kh, sh, 1, pt, pb)
-        ow = conv_output_size(w, kw, sw, 1, pl, pr)
+        dh, dw = pool_dilations(attrs)
+        if min(kh, kw, sh, sw, dh, dw) < 1:
+            raise VerifyException(f"{cls.name}: window, strides and dilations must be positive")
+        oh = conv_output_size(h, kh, sh, dh, pt, pb)
+        ow = conv_output_size(w, kw, sw, dw, pl, pr)
         if oh < 1 or ow < 1:
             raise VerifyException(f"{cls.name}: empty output")
         return [dtypes.tensor((n, oh, ow, c), x.element_type)]
+
+
+def pool_dilations(attrs: Attrs) -> tuple[int, int]:
+    """A pool's (dh, dw): its `dilations` attribute, or (1, 1) when absent."""
+    if "dilations" not in attrs:
+        return (1, 1)
+    dh, dw = get_ints(attrs, "dilations")
+    return dh, dw
 
 
 @irdl_op_definition
@@ -843,6 +953,109 @@ class GatherNdOp(GraphOp):
         return [dtypes.tensor(iss[:-1] + xs[bd + k :], x.element_type)]
 
 
+def _check_index_operand(name: str, idx: TensorType) -> None:
+    if not dtypes.is_integer(idx.element_type):
+        raise VerifyException(f"{name}: indices must be integers, got {idx}")
+
+
+@irdl_op_definition
+class GatherElementsOp(GraphOp):
+    """`result[p] = input[p with p[axis] replaced by indices[p]]` for every index p of `indices`.
+
+    `indices` has the input's rank and, on every axis but `axis`, at most the input's size (ONNX
+    GatherElements, `torch.gather`). Negative indices count from the end; out-of-range ones are
+    clamped, as in `graph.gather`.
+    """
+
+    name = "graph.gather_elements"
+    input = operand_def(TensorType)
+    indices = operand_def(TensorType)
+    result = result_def(TensorType)
+    axis = attr_def(IntegerAttr)
+    traits = traits_def(Pure())
+
+    @classmethod
+    def infer(cls, operand_types: Types, attrs: Attrs) -> list[TensorType]:
+        x, idx = operand_types
+        xs, iss = shape_of(x), shape_of(idx)
+        axis = get_int(attrs, "axis")
+        _check_index_operand(cls.name, idx)
+        if len(xs) != len(iss) or not 0 <= axis < len(xs):
+            raise VerifyException(f"{cls.name}: {idx} must have the rank of {x}, axis {axis} in range")
+        if any(i > d for k, (i, d) in enumerate(zip(iss, xs)) if k != axis):
+            raise VerifyException(f"{cls.name}: {idx} is larger than {x} off axis {axis}")
+        if xs[axis] == 0 and _product(iss):
+            raise VerifyException(f"{cls.name}: cannot gather from an empty axis {axis} of {x}")
+        return [dtypes.tensor(iss, x.element_type)]
+
+
+SCATTER_REDUCTIONS = ("none", "add", "mul", "max", "min")
+
+
+class Scatter(GraphOp):
+    """A copy of `input` into which `updates` are written at positions read from `indices`, in
+    row-major order of the update positions. `reduction` "none" stores (with duplicate positions the
+    last update wins); "add"/"mul"/"max"/"min" combine with what is there, one update at a time in
+    the element type (max/min propagate NaN; on i1 add/max are `or`, mul/min `and`). Negative
+    indices count from the end; an update whose index is still out of range is dropped (ONNX calls
+    such models invalid; XLA's scatter drops them too)."""
+
+    input = operand_def(TensorType)
+    indices = operand_def(TensorType)
+    updates = operand_def(TensorType)
+    result = result_def(TensorType)
+    reduction = attr_def(StringAttr)
+    traits = traits_def(Pure())
+
+    @classmethod
+    def _check(cls, x: TensorType, idx: TensorType, upd: TensorType, attrs: Attrs) -> None:
+        _check_index_operand(cls.name, idx)
+        if upd.element_type != x.element_type:
+            raise VerifyException(f"{cls.name}: updates {upd} and input {x} differ in element type")
+        if get_str(attrs, "reduction") not in SCATTER_REDUCTIONS:
+            raise VerifyException(f"{cls.name}: reduction must be one of {', '.join(SCATTER_REDUCTIONS)}")
+
+
+@irdl_op_definition
+class ScatterElementsOp(Scatter):
+    """For every index p of `indices` (and of `updates`, which has its shape):
+    `result[p with p[axis] replaced by indices[p]] (reduction)= updates[p]` (ONNX ScatterElements).
+    `indices` has the input's rank and, off `axis`, at most the input's size."""
+
+    name = "graph.scatter_elements"
+    axis = attr_def(IntegerAttr)
+
+    @classmethod
+    def infer(cls, operand_types: Types, attrs: Attrs) -> list[TensorType]:
+        x, idx, upd = operand_types
+        cls._check(x, idx, upd, attrs)
+        xs, iss = shape_of(x), shape_of(idx)
+        axis = get_int(attrs, "axis")
+        if len(xs) != len(iss) or not 0 <= axis < len(xs) or shape_of(upd) != iss:
+            raise VerifyException(f"{cls.name}: bad operands {x}, {idx}, {upd} for axis {axis}")
+        if any(i > d for k, (i, d) in enumerate(zip(iss, xs)) if k != axis):
+            raise VerifyException(f"{cls.name}: {idx} is larger than {x} off axis {axis}")
+        return [x]
+
+
+@irdl_op_definition
+class ScatterNdOp(Scatter):
+    """`indices[..., :k]` name slices of `input` (its first k dimensions):
+    `result[indices[p]] (reduction)= updates[p]` for every index p of `indices.shape[:-1]`, where
+    `updates` has the shape `indices.shape[:-1] + input.shape[k:]` (ONNX ScatterND)."""
+
+    name = "graph.scatter_nd"
+
+    @classmethod
+    def infer(cls, operand_types: Types, attrs: Attrs) -> list[TensorType]:
+        x, idx, upd = operand_types
+        cls._check(x, idx, upd, attrs)
+        xs, iss = shape_of(x), shape_of(idx)
+        if not iss or iss[-1] > len(xs) or shape_of(upd) != iss[:-1] + xs[iss[-1] :]:
+            raise VerifyException(f"{cls.name}: bad operands {x}, {idx}, {upd}")
+        return [x]
+
+
 @irdl_op_definition
 class ResizeOp(GraphOp):
     """Resizes H and W of an NHWC tensor to the result's.
@@ -893,14 +1106,15 @@ def _product(values) -> int:
 
 GRAPH_OPS: list[type[GraphOp]] = [
     ConstantOp, NegOp, AbsOp, SignOp, ExpOp, Expm1Op, LogOp, Log1pOp, SqrtOp, RsqrtOp, SinOp, CosOp,
-    TanhOp, SigmoidOp, ErfOp, FloorOp, CeilOp, RoundOp, ReluOp, NotOp, IsNanOp, CastOp,
-    AddOp, SubOp, MulOp, DivOp, FloorDivOp, FloorModOp, PowOp, MaxOp, MinOp, AndOp, OrOp, XorOp,
-    EqOp, NeOp, LtOp, LeOp, GtOp, GeOp, SelectOp,
+    TanhOp, SigmoidOp, ErfOp, FloorOp, CeilOp, RoundOp, ReluOp, TanOp, AsinOp, AcosOp, AtanOp, SinhOp,
+    CoshOp, AsinhOp, AcoshOp, AtanhOp, NotOp, IsNanOp, IsInfOp, CastOp,
+    AddOp, SubOp, MulOp, DivOp, FloorDivOp, FloorModOp, RemOp, PowOp, MaxOp, MinOp, AndOp, OrOp, XorOp,
+    ShiftLeftOp, ShiftRightOp, EqOp, NeOp, LtOp, LeOp, GtOp, GeOp, SelectOp,
     ReduceSumOp, ReduceMeanOp, ReduceMaxOp, ReduceMinOp, ReduceProdOp, ReduceAllOp, ReduceAnyOp,
-    ArgMaxOp, ArgMinOp, SoftmaxOp, LogSoftmaxOp, CumsumOp, TopKOp,
+    ArgMaxOp, ArgMinOp, SoftmaxOp, LogSoftmaxOp, CumsumOp, CumprodOp, TopKOp,
     MatMulOp, Conv2DOp, MaxPoolOp, AvgPoolOp, BatchNormOp,
     ReshapeOp, TransposeOp, BroadcastToOp, SliceOp, ReverseOp, ConcatOp, PadOp, GatherOp, GatherNdOp,
-    ResizeOp,
+    GatherElementsOp, ScatterElementsOp, ScatterNdOp, ResizeOp,
 ]  # fmt: skip
 
 Graph = Dialect("graph", GRAPH_OPS, [])

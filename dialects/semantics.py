@@ -140,8 +140,18 @@ _UNARY: dict[type[Operation], Callable[[Any, Array], Array]] = {
     g.CeilOp: lambda xp, x: xp.ceil(x),
     g.RoundOp: lambda xp, x: xp.round(x),
     g.ReluOp: lambda xp, x: xp.where(x > 0, x, xp.zeros_like(x)) if not _is_float(x) else xp.maximum(x, 0),
-    g.NotOp: lambda xp, x: xp.logical_not(x),
-    g.IsNanOp: lambda xp, x: xp.isnan(x),
+    g.TanOp: lambda xp, x: xp.tan(x),
+    g.AsinOp: lambda xp, x: xp.arcsin(x),
+    g.AcosOp: lambda xp, x: xp.arccos(x),
+    g.AtanOp: lambda xp, x: xp.arctan(x),
+    g.SinhOp: lambda xp, x: xp.sinh(x),
+    g.CoshOp: lambda xp, x: xp.cosh(x),
+    g.AsinhOp: lambda xp, x: xp.arcsinh(x),
+    g.AcoshOp: lambda xp, x: xp.arccosh(x),
+    g.AtanhOp: lambda xp, x: xp.arctanh(x),
+    g.NotOp: lambda xp, x: xp.logical_not(x) if x.dtype == np.bool_ else xp.invert(x),
+    g.IsNanOp: lambda xp, x: xp.isnan(x) if _is_float(x) else xp.zeros(x.shape, np.bool_),
+    g.IsInfOp: lambda xp, x: xp.isinf(x) if _is_float(x) else xp.zeros(x.shape, np.bool_),
 }
 
 
@@ -162,12 +172,24 @@ def _cast(xp, op, args):
         return [x != 0]
     if _is_float(x) and np.issubdtype(target, np.integer):
         x = xp.trunc(x)
+    if target.name == "bfloat16" and x.dtype not in (np.float32, target):
+        x = x.astype(np.float32)  # to bf16 through f32: ml_dtypes does so; spelled out for XLA
     return [x.astype(target)]
 
 
+def _nonzero_divisor(xp, b):
+    """`b` with zeros replaced by 1, and where b was 0: integer division by zero gives 0 here (as in
+    numpy and on the CPU backend), not a trap nor XLA's own value (x / 0 is -1 there)."""
+    if isinstance(b, int):
+        return (b or 1), b == 0
+    zero = b == 0
+    return xp.where(zero, xp.ones_like(b), b), zero
+
+
 def _truncating_div(xp, a, b):
+    b, zero = _nonzero_divisor(xp, b)
     q = a // b
-    return xp.where((a % b != 0) & ((a < 0) != (b < 0)), q + 1, q)
+    return xp.where(zero, 0, xp.where((a % b != 0) & ((a < 0) != (b < 0)), q + 1, q))
 
 
 def _div(xp, a, b):
@@ -175,7 +197,31 @@ def _div(xp, a, b):
 
 
 def _floor_div(xp, a, b):
-    return xp.floor(a / b) if _is_float(a) else xp.floor_divide(a, b)
+    if _is_float(a):
+        return xp.floor(a / b)
+    b, zero = _nonzero_divisor(xp, b)
+    return xp.where(zero, 0, xp.floor_divide(a, b))
+
+
+def _rem(xp, a, b):
+    """C `fmod`: exact, with the dividend's sign. Integers: x rem 0 = 0, MIN rem -1 = 0."""
+    if _is_float(a):
+        return xp.fmod(a, b)
+    b, zero = _nonzero_divisor(xp, b)
+    return xp.where(zero, 0, xp.fmod(a, b))
+
+
+def _shift(xp, a, b, left: bool):
+    """numpy's `left_shift`/`right_shift`, spelled out so XLA agrees: an amount outside
+    [0, bit width) (read as unsigned) shifts everything out: 0, or -1 for a negative signed value
+    shifted right."""
+    width = np.dtype(a.dtype).itemsize * 8
+    in_range = (b >= 0) & (b < width)
+    amount = xp.where(in_range, b, xp.zeros_like(b))
+    if left:
+        return xp.where(in_range, xp.left_shift(a, amount), 0)
+    shifted_out = xp.where(a < 0, -1, 0) if np.issubdtype(a.dtype, np.signedinteger) else 0
+    return xp.where(in_range, xp.right_shift(a, amount), shifted_out)
 
 
 def _logical_or_bitwise(logical, bitwise):
@@ -192,6 +238,9 @@ _BINARY: dict[type[Operation], Callable[[Any, Array, Array], Array]] = {
     g.DivOp: _div,
     g.FloorDivOp: _floor_div,
     g.FloorModOp: lambda xp, a, b: xp.mod(a, b),
+    g.RemOp: _rem,
+    g.ShiftLeftOp: lambda xp, a, b: _shift(xp, a, b, left=True),
+    g.ShiftRightOp: lambda xp, a, b: _shift(xp, a, b, left=False),
     g.PowOp: lambda xp, a, b: xp.power(a, b),
     g.MaxOp: lambda xp, a, b: xp.maximum(a, b),
     g.MinOp: lambda xp, a, b: xp.minimum(a, b),
@@ -254,8 +303,11 @@ def _reduce(xp, op, args):
 @implements(g.ArgMaxOp, g.ArgMinOp)
 def _arg_reduce(xp, op, args):
     (x,) = args
-    axis = g.get_int(op.attrs(), "axis")
+    attrs = op.attrs()
+    axis = g.get_int(attrs, "axis")
     fn = xp.argmax if isinstance(op, g.ArgMaxOp) else xp.argmin
+    if "select_last_index" in attrs and g.get_int(attrs, "select_last_index"):
+        return [x.shape[axis] - 1 - fn(xp.flip(x, axis=axis), axis=axis)]
     return [fn(x, axis=axis)]
 
 
@@ -271,21 +323,23 @@ def _softmax(xp, op, args):
     return [e / s]
 
 
-@implements(g.CumsumOp)
-def _cumsum(xp, op, args):
+@implements(g.CumsumOp, g.CumprodOp)
+def _cumulative(xp, op, args):
     (x,) = args
     attrs = op.attrs()
     axis = g.get_int(attrs, "axis")
     exclusive, reverse = bool(g.get_int(attrs, "exclusive")), bool(g.get_int(attrs, "reverse"))
+    is_sum = isinstance(op, g.CumsumOp)
     if reverse:
         x = xp.flip(x, axis=axis)
-    out = xp.cumsum(x, axis=axis, dtype=x.dtype)
+    out = (xp.cumsum if is_sum else xp.cumprod)(x, axis=axis, dtype=x.dtype)
     if exclusive:
-        zero_shape = list(x.shape)
-        zero_shape[axis] = 1
+        identity_shape = list(x.shape)
+        identity_shape[axis] = 1
         head = [slice(None)] * x.ndim
         head[axis] = slice(0, x.shape[axis] - 1)
-        out = xp.concatenate([xp.zeros(zero_shape, x.dtype), out[tuple(head)]], axis=axis)
+        identity = (xp.zeros if is_sum else xp.ones)(identity_shape, x.dtype)
+        out = xp.concatenate([identity, out[tuple(head)]], axis=axis)
     if reverse:
         out = xp.flip(out, axis=axis)
     return [out]
@@ -386,12 +440,13 @@ def _pool(xp, op, args):
     kh, kw = g.get_ints(attrs, "window")
     sh, sw = g.get_ints(attrs, "strides")
     pads = g.get_ints(attrs, "pads")
+    dh, dw = g.pool_dilations(attrs)
     _, oh, ow, _ = op.result.type.get_shape()
     if isinstance(op, g.MaxPoolOp):
         lowest = -np.inf if _is_float(x) else np.iinfo(x.dtype).min
         padded = _pad_spatial(xp, x, pads, lowest)
         out = None
-        for _, _, view in _window_taps(padded, kh, kw, sh, sw, 1, 1, oh, ow):
+        for _, _, view in _window_taps(padded, kh, kw, sh, sw, dh, dw, oh, ow):
             out = view if out is None else xp.maximum(out, view)
         return [out]
     if _is_float(x) and np.dtype(x.dtype).itemsize < 4:
@@ -400,8 +455,8 @@ def _pool(xp, op, args):
     ones = _pad_spatial(xp, xp.ones((1, *x.shape[1:3], 1), x.dtype), pads, 0)
     total, count = None, None
     for (_, _, view), (_, _, cview) in zip(
-        _window_taps(padded, kh, kw, sh, sw, 1, 1, oh, ow),
-        _window_taps(ones, kh, kw, sh, sw, 1, 1, oh, ow),
+        _window_taps(padded, kh, kw, sh, sw, dh, dw, oh, ow),
+        _window_taps(ones, kh, kw, sh, sw, dh, dw, oh, ow),
     ):
         total = view if total is None else total + view
         count = cview if count is None else count + cview
@@ -517,6 +572,94 @@ def _gather_nd(xp, op, args):
         return xb[index]
 
     return [_per_batch(xp, bd, x, idx, gather)]
+
+
+def _wrap_indices(xp, idx, size: int):
+    """Negative indices count from the end (int64, so wrapping never overflows a narrow type)."""
+    idx = idx.astype(np.int64)
+    return xp.where(idx < 0, idx + size, idx)
+
+
+def _index_grid(xp, shape):
+    """One index array per dimension of `shape`, each broadcastable to `shape` (an open mesh)."""
+    return [xp.arange(n).reshape([n if k == d else 1 for k in range(len(shape))]) for d, n in enumerate(shape)]
+
+
+@implements(g.GatherElementsOp)
+def _gather_elements(xp, op, args):
+    x, idx = args
+    axis = g.get_int(op.attrs(), "axis")
+    index = _index_grid(xp, idx.shape)
+    index[axis] = xp.clip(_wrap_indices(xp, idx, x.shape[axis]), 0, max(x.shape[axis] - 1, 0))
+    return [x[tuple(index)]]
+
+
+@implements(g.ScatterElementsOp)
+def _scatter_elements(xp, op, args):
+    x, idx, updates = args
+    axis = g.get_int(op.attrs(), "axis")
+    index = [xp.broadcast_to(i, idx.shape) for i in _index_grid(xp, idx.shape)]
+    index[axis] = _wrap_indices(xp, idx, x.shape[axis])
+    return [_scatter(xp, x, index, updates, g.get_str(op.attrs(), "reduction"))]
+
+
+@implements(g.ScatterNdOp)
+def _scatter_nd(xp, op, args):
+    x, idx, updates = args
+    depth = idx.shape[-1]
+    index = [_wrap_indices(xp, idx[..., j], x.shape[j]) for j in range(depth)]
+    return [_scatter(xp, x, index, updates, g.get_str(op.attrs(), "reduction"))]
+
+
+def _scatter(xp, x, index: list, updates, reduction: str):
+    """`x` with `updates[p]` (a slice when `index` names fewer dims than `x` has) written or combined
+    at `x[index[0][p], index[1][p], ...]` for every position p of the index arrays, as a sequential
+    loop over p in row-major order would (see `graph.Scatter`). Out-of-range positions are dropped;
+    for "none", a position written again later is dropped too (the last update wins), so what is
+    left has no duplicates and the outcome does not depend on the order XLA scatters in."""
+    positions = index[0].shape
+    count = int(np.prod(positions, dtype=np.int64))
+    dims = x.shape[: len(index)]
+    valid = xp.ones(positions, np.bool_)
+    for i, n in zip(index, dims):
+        valid = valid & (i >= 0) & (i < n)
+    if count == 0:
+        return x
+    if reduction == "none":
+        target = xp.zeros(positions, np.int64)
+        for i, n in zip(index, dims):  # linear position in x[:len(index)], -1 if dropped
+            target = target * n + xp.clip(i, 0, n - 1)
+        order = xp.reshape(xp.arange(count, dtype=np.int64), positions)
+        target = xp.where(valid, target, -1)
+        slots = int(np.prod(dims, dtype=np.int64)) + 1  # one extra slot collects the dropped ones
+        last = xp.full((slots,), -1, np.int64)
+        if is_jax(xp):
+            last = last.at[target].max(order)
+        else:
+            np.maximum.at(last, target, order)
+        valid = valid & (last[target] == order)
+    if not is_jax(xp):
+        out = x.copy()
+        picked = tuple(i[valid] for i in index)
+        values = updates[valid]
+        if reduction == "none":
+            out[picked] = values
+        else:
+            ufunc = _SCATTER_UFUNCS[reduction]
+            if x.dtype == np.bool_:
+                ufunc = np.logical_or if reduction in ("add", "max") else np.logical_and
+            ufunc.at(out, picked, values)
+        return out
+    # jax: dropped positions point past the end of the first dimension, and mode="drop" drops them
+    index = [xp.where(valid, i, dims[0]) if k == 0 else xp.clip(i, 0, dims[k] - 1) for k, i in enumerate(index)]
+    at = x.at[tuple(index)]
+    if x.dtype == np.bool_ and reduction != "none":
+        reduction = "max" if reduction in ("add", "max") else "min"
+    method = {"none": at.set, "add": at.add, "mul": at.multiply, "max": at.max, "min": at.min}[reduction]
+    return method(updates, mode="drop")
+
+
+_SCATTER_UFUNCS = {"add": np.add, "mul": np.multiply, "max": np.maximum, "min": np.minimum}
 
 
 @implements(g.ResizeOp)

@@ -23,6 +23,7 @@ from graphc.passes.fuse_reductions import FuseReductionsPass
 from graphc.passes.fuse_remaining import FuseRemainingPass
 from graphc.passes.fuse_siblings import FuseSiblingsPass
 from graphc.passes.infer_shapes import InferShapesPass
+from graphc.passes.layout import OptimizeLayoutPass
 from graphc.passes.unfuse import UnfusePass
 
 ALL_PASSES: list[type[ModulePass]] = [
@@ -31,6 +32,7 @@ ALL_PASSES: list[type[ModulePass]] = [
     EliminateDeadCodePass,
     FoldConstantsPass,
     DecomposePass,
+    OptimizeLayoutPass,
     FusePadIntoConvPass,
     FuseEpiloguesPass,
     FuseReductionsPass,
@@ -97,6 +99,7 @@ DEFAULT_PIPELINE = ",".join(
         "fold-constants",
         "decompose",
         "fold-constants",
+        "optimize-layout",  # NCHW regions run in NHWC; transposes cancel (before fusion)
         "canonicalize-graph",
         "eliminate-dead-code",
     ]

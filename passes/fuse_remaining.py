@@ -2,8 +2,8 @@
 
 Takes: `graph` dialect with `fusion.region`s. Leaves: every graph op in exactly one region: a plain
 op becomes a single-op region of its template's kind (`loop` for elemental ops, `reduction`,
-`matmul`, `conv`) or `opaque` when no template exists (gather, gather_nd, top_k, resize, cumsum,
-argmax/argmin). Outside regions remain only `graph.constant`, free `graph.reshape` views and
+`matmul`, `conv`) or `opaque` when no template exists (gather, gather_nd, gather_elements,
+scatter_elements, scatter_nd, top_k, resize, cumsum/cumprod, argmax/argmin). Outside regions remain only `graph.constant`, free `graph.reshape` views and
 `func.return` — the form backends with `supports_fusion` consume. Run it last.
 """
 

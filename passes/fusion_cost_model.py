@@ -63,8 +63,11 @@ class CostModel:
 
 DEFAULT = CostModel()
 
-TRANSCENDENTAL = (g.ExpOp, g.Expm1Op, g.LogOp, g.Log1pOp, g.TanhOp, g.SigmoidOp, g.ErfOp, g.SinOp, g.CosOp, g.PowOp)
-DIVISION = (g.DivOp, g.SqrtOp, g.RsqrtOp, g.FloorDivOp, g.FloorModOp)
+TRANSCENDENTAL = (
+    g.ExpOp, g.Expm1Op, g.LogOp, g.Log1pOp, g.TanhOp, g.SigmoidOp, g.ErfOp, g.SinOp, g.CosOp, g.PowOp,
+    g.TanOp, g.AsinOp, g.AcosOp, g.AtanOp, g.SinhOp, g.CoshOp, g.AsinhOp, g.AcoshOp, g.AtanhOp,
+)  # fmt: skip
+DIVISION = (g.DivOp, g.SqrtOp, g.RsqrtOp, g.FloorDivOp, g.FloorModOp, g.RemOp)
 
 
 @dataclass

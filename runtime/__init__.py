@@ -68,7 +68,7 @@ def check_inputs(specs: list[TensorSpec], inputs: Mapping[str, np.ndarray], sour
     for spec in specs:
         if spec.name not in inputs:
             continue
-        array = np.asarray(inputs[spec.name])
+        array = as_bfloat16_if_raw(np.asarray(inputs[spec.name]), spec.dtype)
         if list(array.shape) != spec.shape:
             problems.append(f"input '{spec.name}' has shape {list(array.shape)}, expected {spec.shape}")
         elif array.dtype != np.dtype(spec.dtype):
@@ -77,6 +77,14 @@ def check_inputs(specs: list[TensorSpec], inputs: Mapping[str, np.ndarray], sour
     if problems:
         raise RuntimeInputError(f"{source}: " + "; ".join(problems))
     return arrays
+
+
+def as_bfloat16_if_raw(array: np.ndarray, dtype: str) -> np.ndarray:
+    """A raw 2-byte void array (`|V2`, what `.npz` files hold for bfloat16, since numpy has no
+    bfloat16 of its own) read as ml_dtypes' bfloat16 when `dtype` is "bfloat16"; else `array`."""
+    if dtype == "bfloat16" and array.dtype.kind == "V" and array.dtype.itemsize == 2 and array.dtype.fields is None:
+        return array.view(np.dtype("bfloat16"))
+    return array
 
 
 def check_outputs(specs: list[TensorSpec], out: Mapping[str, np.ndarray], source: str) -> list[np.ndarray]:

@@ -4,7 +4,9 @@ Layout (a zip archive; weights and object code stored uncompressed so loading is
 decode; IR dumps deflated):
 - `manifest.json`: format name and version, backend and its executor, inputs and outputs (names,
   shapes, dtypes), the schedule (kernel names in order), backend metadata (e.g. the memory plan);
-- `weights/NAME.npy`: one numpy array per weight (loaded with `allow_pickle=False`);
+- `weights/NAME.npy`: one numpy array per weight (loaded with `allow_pickle=False`); `.npy` has no
+  bfloat16, so bf16 weights are stored as their uint16 bits and listed in the manifest's
+  `bfloat16_weights`;
 - `code/NAME`: the backend's sections (object code, LLVM IR, IR text…).
 
 No pickle anywhere: the manifest is JSON and arrays are `.npy`.
@@ -20,6 +22,11 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from graphc.runtime.errors import ArtifactError
+
+try:  # registers numpy's "bfloat16" dtype name (manifests name dtypes by string)
+    import ml_dtypes  # noqa: F401
+except ImportError:  # pragma: no cover - ml_dtypes comes with jax, a graphc dependency
+    pass
 
 FORMAT = "graphc-artifact"
 VERSION = 1
@@ -49,7 +56,8 @@ class Artifact:
     weights: dict[str, np.ndarray] = field(default_factory=dict)
 
     def manifest(self) -> dict:
-        return {
+        bf16 = sorted(name for name, array in self.weights.items() if array.dtype.name == "bfloat16")
+        return ({"bfloat16_weights": bf16} if bf16 else {}) | {
             "format": FORMAT,
             "version": VERSION,
             "backend": self.backend,
@@ -68,6 +76,8 @@ class Artifact:
             archive.writestr("manifest.json", json.dumps(self.manifest(), indent=1, sort_keys=True))
             for name, array in sorted(self.weights.items()):
                 data = io.BytesIO()
+                if array.dtype.name == "bfloat16":
+                    array = array.view(np.uint16)
                 np.save(data, np.ascontiguousarray(array), allow_pickle=False)
                 archive.writestr(f"weights/{name}.npy", data.getvalue())
             for name, blob in sorted(self.sections.items()):
@@ -99,6 +109,8 @@ class Artifact:
                 name: np.load(io.BytesIO(archive.read(f"weights/{name}.npy")), allow_pickle=False)
                 for name in manifest["weights"]
             }
+            for name in manifest.get("bfloat16_weights", []):
+                weights[name] = weights[name].view(np.dtype("bfloat16"))
             sections = {name: archive.read(f"code/{name}") for name in manifest["sections"]}
             return Artifact(
                 backend=manifest["backend"],

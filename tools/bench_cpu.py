@@ -21,7 +21,10 @@ Peers (all get identical input values; every output is checked against the refer
   peak (see NOTES.md on OPENBLAS_CORETYPE).
 - onnxruntime (if importable): an equivalent ONNX graph built with `onnx.helper` (opset 17; convs
   in NCHW, fed a transposed copy of the same input, transposed back for checking, outside the
-  timing). The models have no ONNX export: n/a.
+  timing). The TF models have no ONNX export: n/a. The ONNX model (`resnet_nchw_onnx`, the NCHW
+  ResNet exported by torch) is the same file for graphc, XLA (through graphc's import of it) and
+  onnxruntime (default session options), all fed the same NCHW input; its target is graphc ≤ 1.0×
+  onnxruntime (issue 4).
 
 Timing: `time.perf_counter` around each call. Every peer first gets warm-up calls (JIT compile,
 first-touch of its buffers), then the timed calls run in rounds, each round giving every peer
@@ -79,6 +82,8 @@ import bench_workloads  # noqa: E402  (a sibling script module, not an installed
 
 SMALL_SECONDS = 2e-3
 PEERS = ("graphc", "xla", "numpy", "ort")
+ORT_BOUNDS = {"resnet_nchw_onnx": 1.0}
+"""graphc/onnxruntime time targets (issue 4: the NCHW ONNX ResNet)."""
 NOT_KERNELS = {"parameter", "constant", "tuple", "get-tuple-element", "bitcast", "after-all", "add-dependency",
                "opt-barrier", "partition-id", "replica-id"}  # fmt: skip
 
@@ -297,8 +302,11 @@ class Result:
 
     @property
     def ratio(self) -> float | None:
-        if "graphc" in self.timings and "xla" in self.timings:
-            return self.timings["graphc"].median / self.timings["xla"].median
+        return self.ratio_to("xla")
+
+    def ratio_to(self, peer: str) -> float | None:
+        if "graphc" in self.timings and peer in self.timings:
+            return self.timings["graphc"].median / self.timings[peer].median
         return None
 
 
@@ -445,15 +453,15 @@ def throughput(result: Result, limits: Limits) -> tuple[str, float | None]:
 
 
 def print_table(results: list[Result], limits: Limits) -> None:
-    header = ["workload", "graphc ms", "XLA ms", "numpy ms", "ort ms", "graphc/XLA", "graphc rate", "% limit",
-              "graphc kern", "XLA kern"]  # fmt: skip
+    header = ["workload", "graphc ms", "XLA ms", "numpy ms", "ort ms", "graphc/XLA", "graphc/ort", "graphc rate",
+              "% limit", "graphc kern", "XLA kern"]  # fmt: skip
     rows = []
     for r in results:
         rate, pct = throughput(r, limits)
-        ratio = r.ratio
+        ratio, ort_ratio = r.ratio, r.ratio_to("ort")
         rows.append([
             r.workload.name, *(time_cell(r, p) for p in PEERS),
-            f"{ratio:.2f}x" if ratio is not None else "-", rate,
+            f"{ratio:.2f}x" if ratio is not None else "-", f"{ort_ratio:.2f}x" if ort_ratio is not None else "-", rate,
             (f"{pct:.1f}% {'bw' if r.workload.kind == 'memory' else 'peak'}" if pct is not None else "-"),
             str(r.graphc_kernels) if r.graphc_kernels is not None else "-",
             str(sum(r.xla_kernels.values())) if r.xla_kernels is not None else "?",
@@ -513,6 +521,19 @@ def print_targets(results: list[Result], limits: Limits, selected: list[str]) ->
     bounds = {"W1": 0.5, "W2": 1.0, "W3": 1.0, "W4": 1.0, "W5": 1.2, "W6": 1.0, **{m: 1.0 for m in models}}
     for name in [n for n in bench_workloads.WORKLOADS if n in by_name and n in bounds]:
         ratio_target(name, bounds[name], w1_bandwidth if name == "W1" else None)
+    for name, bound in ORT_BOUNDS.items():
+        if name not in by_name:
+            continue
+        r, label = by_name[name], f"{name}: graphc ≤ {bound}× onnxruntime (issue 4)"
+        ort_ratio = r.ratio_to("ort")
+        if ort_ratio is None:
+            lines.append((label, "FAIL", f"graphc {r.status.get('graphc')}, ort {r.status.get('ort')}"))
+        else:
+            ok = ort_ratio <= bound and correct(r) and r.status.get("ort") == "ok"
+            wrong = [p for p in ("graphc", "ort") if r.status.get(p) != "ok"]
+            best = r.timings["graphc"].min / r.timings["ort"].min
+            detail = f"{ort_ratio:.2f}x (min/min {best:.2f}x)" + (f" but {' and '.join(wrong)} wrong" if wrong else "")
+            lines.append((label, "PASS" if ok else "FAIL", detail))
     for name in [n for n in bench_workloads.WORKLOADS if n in by_name]:
         r = by_name[name]
         label = f"{name}: graphc kernels ≤ XLA kernels" + (" (issue-3 done criterion)" if name in models else "")
@@ -521,7 +542,7 @@ def print_targets(results: list[Result], limits: Limits, selected: list[str]) ->
         else:
             xla = sum(r.xla_kernels.values())
             lines.append((label, "PASS" if r.graphc_kernels <= xla else "FAIL", f"{r.graphc_kernels} vs {xla}"))
-    print("\ntargets (issue 3; from this run's medians; a wrong graphc result fails its time target)")
+    print("\ntargets (issues 3 and 4; from this run's medians; a wrong graphc result fails its time target)")
     width = max(len(label) for label, _, _ in lines)
     for label, verdict, detail in lines:
         print(f"  {label.ljust(width)}  {verdict:7} {detail}")

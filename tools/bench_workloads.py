@@ -9,7 +9,9 @@ W1–W6 are built op by op from `graphc.dialects.graph`, the way a front end wou
 each builder's docstring for the exact op sequence). Weights are `graph.constant`s, so every peer
 gets them as constants/initializers of its own kind, never as per-call inputs. The fixtures are the
 TensorFlow-frozen models in `tests/fixtures/tf` (made by `tools/make_tf_fixtures.py`); they have
-no ONNX export and no numpy version.
+no ONNX export and no numpy version. `resnet_nchw_onnx` is the torch-exported ONNX ResNet of
+`tests/fixtures/onnx` (made by `tools/export_onnx_models.py`) at 1×3×224×224: every peer gets the
+same `.onnx` file and the same NCHW input.
 
 This module imports graphc but nothing from `tests/` (tools must run without the test tree on
 `sys.path`).
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -389,6 +392,68 @@ def digits_cnn(batch: int) -> Workload:
                             f"digits CNN batch {batch} (TF fixture)")  # fmt: skip
 
 
+# ---------------------------------------------------------------------------------------------
+# ONNX fixtures (real exporters)
+# ---------------------------------------------------------------------------------------------
+
+ONNX_FIXTURES = os.path.join(ROOT, "tests", "fixtures", "onnx")
+BENCH_CACHE = os.path.join(tempfile.gettempdir(), "graphc-bench")
+
+
+def with_input_shape(path: str, shape: tuple[int, ...], out_path: str) -> str:
+    """Writes the model at `path` with its single input declared as `shape` to `out_path`.
+
+    For a resolution-independent CNN (convolutions, pools, a global mean, a head whose shapes do
+    not depend on the image size) this is the same exported graph and weights run on larger
+    images: the intermediate shapes the exporter recorded are dropped and re-inferred, strictly."""
+    import onnx
+
+    model = onnx.load(path)
+    (graph_input,) = model.graph.input
+    dims = graph_input.type.tensor_type.shape.dim
+    if len(dims) != len(shape):
+        raise ValueError(f"{path}: input of rank {len(dims)}, asked for {shape}")
+    for dim, size in zip(dims, shape):
+        dim.Clear()
+        dim.dim_value = size
+    del model.graph.value_info[:]
+    for output in model.graph.output:
+        output.type.tensor_type.ClearField("shape")
+    model = onnx.shape_inference.infer_shapes(model, strict_mode=True)
+    onnx.checker.check_model(model)
+    os.makedirs(os.path.dirname(out_path), exist_ok=True)
+    onnx.save(model, out_path)
+    return out_path
+
+
+def resnet_nchw_onnx(size: int = 224) -> Workload:
+    """The ResNet-style CNN exported by torch (`tests/fixtures/onnx/resnet_nchw.onnx`, NCHW, 64×64 in
+    the fixture) at 1×3×size×size, written to a temp folder. graphc compiles the file, XLA runs the
+    program graphc imports from it, onnxruntime runs the same file (default session options)."""
+    import onnx
+
+    source = os.path.join(ONNX_FIXTURES, "resnet_nchw.onnx")
+    shape = (1, 3, size, size)
+    path = with_input_shape(source, shape, os.path.join(BENCH_CACHE, f"resnet_nchw_{size}.onnx"))
+    x = _randn(_rng(7), *shape)
+    wl = onnx_fixture_workload("resnet_nchw_onnx", path, [x],
+                               f"NCHW ResNet (ONNX): torch-exported ResNet-style CNN, 1x3x{size}x{size} NCHW "
+                               "(tests/fixtures/onnx/resnet_nchw.onnx re-declared at this size)")  # fmt: skip
+    wl.onnx_model = lambda: onnx.load(path)
+    return wl
+
+
+def onnx_fixture_workload(name: str, path: str, inputs: list[np.ndarray], description: str) -> Workload:
+    from graphc.frontends import import_model
+
+    def program():
+        return import_model(path)
+
+    wl = Workload(name, description, "compute", program, inputs, fixture=(path, {}))
+    wl.flops = program_flops(program())
+    return wl
+
+
 WORKLOADS: dict[str, Callable[[], Workload]] = {
     "W1": w1,
     "W2": w2,
@@ -399,5 +464,6 @@ WORKLOADS: dict[str, Callable[[], Workload]] = {
     "mobilenet_v2": mobilenet_v2,
     "digits_cnn_b1": lambda: digits_cnn(1),
     "digits_cnn_b64": lambda: digits_cnn(64),
+    "resnet_nchw_onnx": resnet_nchw_onnx,
 }
 """Names in table order; each builds its inputs only when called (W1 alone is 64 MiB)."""

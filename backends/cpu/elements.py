@@ -1,13 +1,15 @@
 """How each tensor element type is stored in memory and computed with by the CPU kernels.
 
-Takes a `graph` element type (f16, f32, f64, i1, i8..i64, ui8..ui64); leaves an `ElemKind`, the
-contract between the loop-level IR and the element type:
+Takes a `graph` element type (f16, bf16, f32, f64, i1, i8..i64, ui8..ui64); leaves an `ElemKind`,
+the contract between the loop-level IR and the element type:
 
 - `storage` is the memref element type. Loop-level IR uses only signless integers (as `arith`
   requires), so `ui8` is stored as `i8` and the kernel picks unsigned operations; `i1` is stored as
   one byte (`i8`, 0 or 1), like numpy's bool.
-- `compute` is the type a kernel computes in: f16 is widened to f32 on load and rounded back on store
-  (each op rounds once, as numpy does); booleans become `i1` on load.
+- `compute` is the type a kernel computes in: f16 and bf16 are widened to f32 on load and rounded
+  back (to nearest even) on store (each op rounds once, as numpy and ml_dtypes do); booleans become
+  `i1` on load. bf16 memrefs are `memref<...xbf16>` with standard `arith.extf`/`arith.truncf`;
+  `emit_llvm` spells those as bit operations on i16.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from xdsl.dialects.builtin import (
+    BFloat16Type,
     Float16Type,
     Float32Type,
     Float64Type,
@@ -56,20 +59,21 @@ class ElemKind:
         t = self.compute
         if isinstance(t, IntegerType):
             return t.width.data
-        return {Float32Type: 32, Float64Type: 64, Float16Type: 16}[type(t)]
+        return {Float32Type: 32, Float64Type: 64, Float16Type: 16, BFloat16Type: 16}[type(t)]
 
     @property
     def numpy(self) -> np.dtype:
         return dtypes.to_numpy_dtype(self.element)
 
 
-_FLOATS = (Float16Type, Float32Type, Float64Type)
+_FLOATS = (Float16Type, BFloat16Type, Float32Type, Float64Type)
+_HALVES = (Float16Type, BFloat16Type)
 
 
 def elem_kind(element: Attribute) -> ElemKind:
     if isinstance(element, _FLOATS):
-        nbytes = {Float16Type: 2, Float32Type: 4, Float64Type: 8}[type(element)]
-        compute = f32 if isinstance(element, Float16Type) else element
+        nbytes = {Float16Type: 2, BFloat16Type: 2, Float32Type: 4, Float64Type: 8}[type(element)]
+        compute = f32 if isinstance(element, _HALVES) else element
         return ElemKind(element, element, compute, True, False, False, nbytes)
     if element == dtypes.i1:
         return ElemKind(element, i8, i1, False, True, False, 1)
@@ -79,7 +83,7 @@ def elem_kind(element: Attribute) -> ElemKind:
         return ElemKind(element, signless, signless, False, False, dtypes.is_unsigned(element), width // 8)
     raise UnsupportedOnCpu(
         f"element type {element} is not supported by the CPU backend "
-        "(supported: f16, f32, f64, i1, i8..i64, ui8..ui64)"
+        "(supported: f16, bf16, f32, f64, i1, i8..i64, ui8..ui64)"
     )
 
 

@@ -19,9 +19,15 @@ plus `arith.remf`). Leaves an `llvmlite.ir.Module`:
 - fast-math flags come only from the ops' own `fastmath` attributes (the lowerings put `reassoc
   contract` on accumulations, nothing on NaN-sensitive ops); index arithmetic carries `nsw`;
 - math: LLVM intrinsics where they exist (exp, log, sqrt, sin, cos, floor, ceil, fabs, roundeven,
-  pow, copysign, maximum/minimum, fma), libm otherwise (tanh, erf, expm1, log1p). On f32 (and f16)
-  the lowerings emit `vector_math`'s polynomials instead of exp/log/tanh/erf/expm1/log1p/sigmoid,
-  so in practice only f64 (and sin/cos/pow) reach the intrinsics and libm;
+  pow, copysign, maximum/minimum, fma), libm otherwise (tanh, erf, expm1, log1p, tan, the inverse
+  and hyperbolic trigonometric functions). On f32 (and f16/bf16) the lowerings emit
+  `vector_math`'s polynomials instead of exp/log/tanh/erf/expm1/log1p/sigmoid, so in practice only
+  f64 (and sin/cos/pow, tan, asin, ..., atanh) reach the intrinsics and libm;
+- bf16 (LLVM's `bfloat` is not in llvmlite): stored as i16; `arith.extf` from bf16 is the bits
+  shifted into the top half of an f32, `arith.truncf` to bf16 rounds to nearest even with integer
+  arithmetic (`bits + 0x7fff + lsb`, the top half; NaN keeps its sign and becomes quiet), exactly as
+  ml_dtypes converts. Both vectorize. Only f32 → bf16 truncation exists (the lowerings round f64
+  to f32 first, as ml_dtypes does);
 - vectors (`vector<16xf32>` from the tiled matmul/conv and vectorized fusion epilogues): `vector`
   ops by `emit_vector`, `arith`/`math` ops element-type generic, comparisons and selects through
   `arith_ext`'s vector-capable forms; `scf.parallel` by `parallel` (the thread pool);
@@ -36,6 +42,7 @@ from llvmlite import ir
 from xdsl.dialects import arith, func, memref, scf
 from xdsl.dialects import math as mathd
 from xdsl.dialects.builtin import (
+    BFloat16Type,
     DenseIntOrFPElementsAttr,
     Float16Type,
     Float32Type,
@@ -56,6 +63,8 @@ from graphc.backends.cpu.arith_ext import CmpfOp, CmpiOp, RemFOp, SelectOp
 
 I64 = ir.IntType(64)
 PTR = ir.PointerType()
+BF16_BITS = ir.IntType(16)
+"""How a bf16 value is held in LLVM IR: its bit pattern (see the module docstring)."""
 
 LIBM = {
     mathd.TanhOp: "tanh",
@@ -64,6 +73,14 @@ LIBM = {
     mathd.Log1pOp: "log1p",
     mathd.TanOp: "tan",
     mathd.Atan2Op: "atan2",
+    mathd.AsinOp: "asin",
+    mathd.AcosOp: "acos",
+    mathd.AtanOp: "atan",
+    mathd.SinhOp: "sinh",
+    mathd.CoshOp: "cosh",
+    mathd.AsinhOp: "asinh",
+    mathd.AcoshOp: "acosh",
+    mathd.AtanhOp: "atanh",
 }
 UNARY_INTRINSICS = {
     mathd.ExpOp: "llvm.exp",
@@ -148,6 +165,8 @@ def llvm_type(t: Attribute) -> ir.Type:
         return ir.DoubleType()
     if isinstance(t, Float16Type):
         return ir.HalfType()
+    if isinstance(t, BFloat16Type):
+        return BF16_BITS
     if isinstance(t, MemRefType):
         return PTR
     if isinstance(t, VectorType):
@@ -174,7 +193,15 @@ def _libm_name(base: str, t: ir.Type) -> str:
 def element_nbytes(t: Attribute) -> int:
     if isinstance(t, IntegerType):
         return max(1, t.width.data // 8)
-    return {Float16Type: 2, Float32Type: 4, Float64Type: 8}[type(t)]
+    return {Float16Type: 2, BFloat16Type: 2, Float32Type: 4, Float64Type: 8}[type(t)]
+
+
+def bf16_bits(values) -> list[int]:
+    """The bit patterns of floats rounded to bf16 (for constants and global tables)."""
+    from graphc.dialects import dtypes
+
+    array = np.asarray(values, np.float32).astype(dtypes.to_numpy_dtype(dtypes.bf16))
+    return [int(v) for v in array.view(np.int16).reshape(-1)]
 
 
 def layout(t: MemRefType) -> tuple[list[int], int]:
@@ -199,9 +226,13 @@ def _global_bytes(op: memref.GlobalOp) -> bytearray:
     elem = t.element_type
     if isinstance(elem, IntegerType):
         dtype = np.dtype(f"i{max(1, elem.width.data // 8)}")
+        values = np.array(init.get_values(), dtype=dtype)
+    elif isinstance(elem, BFloat16Type):
+        dtype = np.dtype(np.int16)
+        values = np.array(bf16_bits(init.get_values()), dtype=dtype)
     else:
         dtype = np.dtype({Float16Type: np.float16, Float32Type: np.float32, Float64Type: np.float64}[type(elem)])
-    values = np.array(init.get_values(), dtype=dtype)
+        values = np.array(init.get_values(), dtype=dtype)
     count = int(np.prod(t.get_shape(), dtype=np.int64))
     if values.size == 1 and count != 1:
         values = np.full(count, values[0], dtype=dtype)
@@ -285,6 +316,12 @@ class FunctionEmitter:
             self._cmpf(op)
         elif t is arith.SelectOp or t is SelectOp:
             self.values[op.result] = b.select(self.get(op.cond), self.get(op.lhs), self.get(op.rhs))
+        elif t is arith.ExtFOp and isinstance(_element(op.operands[0].type), BFloat16Type):
+            self.values[op.result] = self._extend_bf16(self.get(op.operands[0]), llvm_type(op.result.type))
+        elif t is arith.TruncFOp and isinstance(_element(op.result.type), BFloat16Type):
+            if not isinstance(_element(op.operands[0].type), Float32Type):
+                raise EmitError("arith.truncf to bf16 from a type other than f32 (round to f32 first)")
+            self.values[op.result] = self._round_to_bf16(self.get(op.operands[0]))
         elif t in CASTS:
             method = getattr(b, CASTS[t])
             self.values[op.results[0]] = method(self.get(op.operands[0]), llvm_type(op.results[0].type))
@@ -325,6 +362,14 @@ class FunctionEmitter:
     def _constant(self, op: arith.ConstantOp) -> None:
         value = op.value
         ty = llvm_type(op.result.type)
+        if isinstance(_element(op.result.type), BFloat16Type):
+            values = [value.value.data] if isinstance(value, FloatAttr) else list(value.get_values())
+            bits = [ir.Constant(BF16_BITS, v) for v in bf16_bits(values)]
+            if isinstance(ty, ir.VectorType):
+                self.values[op.result] = ir.Constant(ty, bits * ty.count if len(bits) == 1 else bits)
+            else:
+                self.values[op.result] = bits[0]
+            return
         if isinstance(value, IntegerAttr):
             n = int(value.value.data)
             self.ints[op.result] = n
@@ -335,6 +380,27 @@ class FunctionEmitter:
             self.values[op.result] = emit_vector.dense_constant(value, ty)
         else:
             raise EmitError(f"arith.constant of {value} (use memref.global for tensors)")
+
+    # -- bf16 held as i16 bits ---------------------------------------------------------------
+
+    def _extend_bf16(self, x: ir.Value, to: ir.Type) -> ir.Value:
+        """bf16 bits → f32 (exact), then to `to` (f32 or f64, scalar or vector)."""
+        b = self.b
+        wide = b.zext(x, _same_shape(x.type, ir.IntType(32)))
+        value = b.bitcast(b.shl(wide, _splat_constant(wide.type, 16)), _same_shape(x.type, ir.FloatType()))
+        return value if value.type == to else b.fpext(value, to)
+
+    def _round_to_bf16(self, x: ir.Value) -> ir.Value:
+        """f32 → bf16 bits, rounding to nearest even; NaN stays NaN (quiet, same sign)."""
+        b = self.b
+        i32 = _same_shape(x.type, ir.IntType(32))
+        bits = b.bitcast(x, i32)
+        high = b.lshr(bits, _splat_constant(i32, 16))
+        lsb = b.and_(high, _splat_constant(i32, 1))
+        rounded = b.lshr(b.add(bits, b.add(lsb, _splat_constant(i32, 0x7FFF))), _splat_constant(i32, 16))
+        quiet_nan = b.or_(high, _splat_constant(i32, 0x40))
+        is_nan = b.fcmp_unordered("uno", x, x)
+        return b.trunc(b.select(is_nan, quiet_nan, rounded), _same_shape(x.type, BF16_BITS))
 
     def _alloca(self, op: memref.AllocaOp) -> ir.Value:
         """A static stack buffer, 64-byte aligned (lowerings emit these only at a kernel's top level,
@@ -483,6 +549,21 @@ class FunctionEmitter:
             for values, block in incoming:
                 phi.add_incoming(values[i], block)
             self.values[r] = phi
+
+
+def _element(t: Attribute) -> Attribute:
+    return t.element_type if isinstance(t, VectorType) else t
+
+
+def _same_shape(like: ir.Type, element: ir.Type) -> ir.Type:
+    """`element`, or a vector of it with as many lanes as the vector type `like`."""
+    return ir.VectorType(element, like.count) if isinstance(like, ir.VectorType) else element
+
+
+def _splat_constant(t: ir.Type, value: int) -> ir.Constant:
+    if isinstance(t, ir.VectorType):
+        return ir.Constant(t, [ir.Constant(t.element, value)] * t.count)
+    return ir.Constant(t, value)
 
 
 def _fastmath(op: Operation) -> list[str]:

@@ -146,11 +146,12 @@ def lower_fill(b: KernelBuilder, op: Operation, out: SSAValue) -> None:
 
 UNARY = [
     "neg", "abs", "sign", "exp", "expm1", "log", "log1p", "sqrt", "rsqrt", "sin", "cos", "tanh",
-    "sigmoid", "erf", "floor", "ceil", "round", "relu", "not", "is_nan",
+    "sigmoid", "erf", "floor", "ceil", "round", "relu", "tan", "asin", "acos", "atan", "sinh", "cosh",
+    "asinh", "acosh", "atanh", "not", "is_nan", "is_inf",
 ]  # fmt: skip
 BINARY = [
-    "add", "sub", "mul", "div", "floor_div", "floor_mod", "pow", "max", "min", "and", "or", "xor",
-    "eq", "ne", "lt", "le", "gt", "ge",
+    "add", "sub", "mul", "div", "floor_div", "floor_mod", "rem", "pow", "max", "min", "and", "or", "xor",
+    "shift_left", "shift_right", "eq", "ne", "lt", "le", "gt", "ge",
 ]  # fmt: skip
 
 LOWERINGS = {

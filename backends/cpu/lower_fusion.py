@@ -69,7 +69,7 @@ from graphc.backends.cpu.lower_reduction import KINDS as REDUCTION_KINDS
 from graphc.backends.cpu.lower_reduction import _Accumulator
 from graphc.dialects import fusion
 from graphc.dialects import graph as g
-from graphc.dialects.graph import get_float, get_int, get_ints, get_str
+from graphc.dialects.graph import get_float, get_int, get_ints, get_str, pool_dilations
 from graphc.dialects.resources import WeightStore, constant_value
 
 SCRATCH_LIMIT = 64 << 10
@@ -371,7 +371,7 @@ class Elemental:
         kind = kind_of(x.type)
         xs, os_ = shape_of(x.type), shape_of(op.results[0].type)
         kh, kw = get_ints(op.attributes, "window")
-        wy, wx = _windows(op, xs, os_, kh, kw)
+        wy, wx = _windows(op, xs, os_, kh, kw, pool_dilations(op.attributes))
         is_max = isinstance(op, g.MaxPoolOp)
         n, oy, ox, c = idx
         identity = scalar_ops.lowest(kind) if is_max else 0
@@ -444,7 +444,8 @@ def _work(region: fusion.RegionOp, ins, outs, elements: int) -> tuple[float, flo
     per_element = 0
     for op in region.compute_ops():
         name = op.name.removeprefix("graph.")
-        per_element += TRANSCENDENTAL_COST if name in vector_math.FUNCTIONS else 1
+        costly = name in vector_math.FUNCTIONS or name in scalar_ops.LIBM_FUNCTIONS
+        per_element += TRANSCENDENTAL_COST if costly else 1
     nbytes = sum(_ref_bytes(r) for r in (*ins, *outs))
     return float(per_element * elements), float(nbytes)
 
@@ -687,7 +688,8 @@ def _costly(v: SSAValue) -> bool:
         if x in seen or not isinstance(op, Operation) or isinstance(op, fusion.REDUCTION_OPS):
             continue
         seen.add(x)
-        if op.name.removeprefix("graph.") in vector_math.FUNCTIONS:
+        name = op.name.removeprefix("graph.")
+        if name in vector_math.FUNCTIONS or name in scalar_ops.LIBM_FUNCTIONS:
             return True
         stack.extend(op.operands)
     return False
@@ -888,7 +890,7 @@ def _vectorizable(ep: Epilogue) -> bool:
             if t != element:
                 return False
         elif isinstance(owner, g.ElementwiseUnary | g.ElementwiseBinary | g.BroadcastToOp):
-            if t != element or isinstance(owner, g.NotOp | g.IsNanOp):
+            if t != element or isinstance(owner, g.NotOp | g.Predicate):
                 return False
             if owner.name.removeprefix("graph.") in _NOT_VECTOR:
                 return False
@@ -902,7 +904,10 @@ def _vectorizable(ep: Epilogue) -> bool:
     return bool(ep.shape)
 
 
-_NOT_VECTOR = {"floor_mod", "floor_div", "and", "or", "xor", "pow", "sin", "cos", "sign", "round", "floor", "ceil"}
+_NOT_VECTOR = {
+    "floor_mod", "floor_div", "rem", "and", "or", "xor", "pow", "sin", "cos", "sign", "round", "floor", "ceil",
+    *scalar_ops.LIBM_FUNCTIONS,
+}  # fmt: skip
 """Float ops whose scalar helpers are not written for vectors (or scalarise anyway)."""
 
 
@@ -1014,21 +1019,14 @@ def _lower_root(b: KernelBuilder, region: fusion.RegionOp, ins, outs) -> None:
         entry(b, region, ins, outs, epilogue)
         return
     root = epilogue.plan.root
-    refs = dict(zip(region.block.args, ins))
-    operands = []
-    for v in root.operands:
-        if v in refs:
-            operands.append(refs[v])
-        elif isinstance(v.owner, g.ConstantOp):
-            operands.append(epilogue.ev.table(v.owner))
-        else:
-            operands.append(None)  # a prologue view
-    element = epilogue.root.type.element_type
-    primary = next((k for k, r in enumerate(epilogue.results) if r.type.element_type == element), None)
-    kind = kind_of(epilogue.root.type)
-    if any(ref is None for ref in operands) or primary is None or kind.is_bool:
+    if not root_takes_tiled_kernel(region, root):
         root_in_registers(b, epilogue, outs)
         return
+    refs = dict(zip(region.block.args, ins))
+    operands = [refs[v] if v in refs else epilogue.ev.table(v.owner) for v in root.operands]
+    element = epilogue.root.type.element_type
+    primary = next(k for k, r in enumerate(epilogue.results) if r.type.element_type == element)
+    kind = kind_of(epilogue.root.type)
     lower = lower_matmul_conv.LOWERINGS[root.name]
     target = b.view(outs[primary], epilogue.shape)
     if epilogue.is_identity and len(outs) == 1:
@@ -1042,6 +1040,20 @@ def _lower_root(b: KernelBuilder, region: fusion.RegionOp, ins, outs) -> None:
     with b.nest(epilogue.shape) as idx:
         values = epilogue(b.load_value(target, idx, kind), idx)
         epilogue.store(values, outs, idx)
+
+
+def root_takes_tiled_kernel(region: fusion.RegionOp, root: Operation) -> bool:
+    """Whether a matmul/conv region's root runs in its tiled kernel (which reads packed weights,
+    see `pack_weights`) rather than `root_in_registers` (which reads every operand in its logical
+    layout): its operands come straight from the region's arguments or constants (no prologue
+    views), some region result has the root's element type, and it is not boolean."""
+    args = set(region.block.args)
+    if any(v not in args and not isinstance(v.owner, g.ConstantOp) for v in root.operands):
+        return False
+    element = root.results[0].type.element_type
+    if not any(r.type.element_type == element for r in region.yield_op.values):
+        return False
+    return not kind_of(root.results[0].type).is_bool
 
 
 def _takes_epilogue(lower) -> bool:

@@ -87,8 +87,8 @@ residual add) to each accumulator before it is stored:
 store sequence: values it loads per column (bias) are loaded again for each row, and LLVM's GVN
 merges those loads.
 
-Pooling: per output pixel and channel, the window is reduced in a register; taps in the padding
-are skipped (max) or not counted (average). Unchanged from the first version.
+Pooling: per output pixel and channel, the (possibly dilated) window is reduced in a register;
+taps in the padding are skipped (max) or not counted (average). Unchanged from the first version.
 """
 
 from __future__ import annotations
@@ -106,7 +106,7 @@ from xdsl.ir import Attribute, Block, Operation, Region, SSAValue
 from graphc.backends.cpu import parallel, scalar_ops
 from graphc.backends.cpu.elements import ElemKind, UnsupportedOnCpu, kind_of, shape_of
 from graphc.backends.cpu.loop_builder import CONTRACT, REASSOC, Index, KernelBuilder
-from graphc.dialects.graph import get_int, get_ints
+from graphc.dialects.graph import get_int, get_ints, pool_dilations
 
 Epilogue = Callable[[KernelBuilder, list[SSAValue], list[Index], SSAValue | None], list[SSAValue]]
 """The in-register epilogue callback (see "Epilogues" in the module docstring)."""
@@ -124,6 +124,9 @@ A_BLOCK_BYTES = 384 * 1024
 """A row block (rows × K) kept in L2 while the panels of a chunk pass over it."""
 TARGET_CHUNKS = 16
 """Chunks of a parallel kernel: enough for two threads to balance dynamically."""
+MIN_CHAINS = 4
+"""Independent accumulators a micro-kernel needs to cover the FMA latency (4 cycles, 1 zmm FMA per
+cycle on Zen 4); tiles with fewer split the reduction (`_accumulator_sets`)."""
 DEPTHWISE_PIXELS = 4
 DEPTHWISE_VECTORS = 4
 
@@ -363,7 +366,39 @@ def _micro_kernel(
         return out
 
     zero = vec.zero()
-    return _nested(b, loops, [zero] * (tile.rows * tile.vectors), step)
+    chains = tile.rows * tile.vectors
+    ways = _accumulator_sets(chains, loops[-1] if loops else None)
+    if ways == 1:
+        return _nested(b, loops, [zero] * chains, step)
+
+    def unrolled(ivs: list[Index], accs: list[SSAValue]) -> list[SSAValue]:
+        lo, hi = loops[-1]
+        with b.loop(lo, hi, step=ways, carried=accs) as inner:
+            sets = list(inner.carried)
+            for u in range(ways):
+                sets[u * chains : (u + 1) * chains] = step([*ivs, b.add(inner.iv, u)], sets[u * chains : (u + 1) * chains])
+            inner.next(*sets)
+        return inner.results
+
+    sets = _nested(b, loops[:-1], [zero] * (chains * ways), unrolled)
+    while len(sets) > chains:  # pairwise: set u += set u + half
+        half = len(sets) // 2 // chains * chains
+        sets = [b.emit(arith.AddfOp(x, y)) for x, y in zip(sets[:half], sets[half : 2 * half])] + sets[2 * half :]
+    return sets
+
+
+def _accumulator_sets(chains: int, innermost: tuple[Index, Index] | None) -> int:
+    """Copies of a tile's accumulators, each summing every `ways`-th step of the innermost
+    reduction loop: a tile with fewer than `MIN_CHAINS` accumulators (a border pixel of a
+    convolution with 16 or 32 output channels) would otherwise wait on the FMA latency at every
+    step. Needs a static innermost trip count that the copies divide."""
+    if chains >= MIN_CHAINS or innermost is None or not all(_static(v) for v in innermost):
+        return 1
+    trips = innermost[1] - innermost[0]
+    for ways in range(ceil(MIN_CHAINS / chains), 1, -1):
+        if trips % ways == 0:
+            return ways
+    return 1
 
 
 def _store_tile(
@@ -1039,7 +1074,7 @@ def lower_pool(b: KernelBuilder, op: Operation, ins: list[SSAValue], outs: list[
     kind = kind_of(x_type)
     xs, os_ = shape_of(x_type), shape_of(out_type)
     kh, kw = get_ints(op.attributes, "window")
-    wy, wx = _windows(op, xs, os_, kh, kw)
+    wy, wx = _windows(op, xs, os_, kh, kw, pool_dilations(op.attributes))
     is_max = op.name == "graph.max_pool"
     if not is_max and kind.is_bool:
         raise UnsupportedOnCpu("avg_pool on booleans")

@@ -1,11 +1,14 @@
-"""Index-computing ops → loop-level kernels: argmax/argmin, cumsum, top_k, gather, gather_nd, resize.
+"""Index-computing ops → loop-level kernels: argmax/argmin, cumsum/cumprod, top_k, gather,
+gather_nd, resize.
 
 Takes one of those graph ops. Leaves its kernel body:
 
 - argmax/argmin: loops over the other dimensions, then a loop along `axis` carrying (best value,
-  best index); the first extreme wins and NaN counts as the extreme (numpy);
-- cumsum: a loop along `axis` carrying the running sum (rounded to f16 after each step for f16,
-  like numpy's `cumsum(dtype=float16)`), forwards or `reverse`, inclusive or `exclusive`;
+  best index); the first extreme wins (the last with `select_last_index`: ties then replace the
+  best) and NaN counts as the extreme (numpy);
+- cumsum/cumprod: a loop along `axis` carrying the running sum or product (rounded to f16/bf16
+  after each step, like numpy's `cumsum(dtype=float16)`), forwards or `reverse`, inclusive or
+  `exclusive`;
 - top_k: k selection passes over the last axis, O(n·k): pass j picks the best element ranked
   after pick j-1 in the order (value descending, index ascending), with NaN above everything
   (as jax.lax.top_k and argmax do);
@@ -91,6 +94,7 @@ def lower_arg_reduce(b: KernelBuilder, op: Operation, ins: list[SSAValue], outs:
     axis = get_int(op.attributes, "axis")
     n = shape[axis]
     less = op.name == "graph.argmin"
+    last = "select_last_index" in op.attributes and bool(get_int(op.attributes, "select_last_index"))
     others = [d for i, d in enumerate(shape) if i != axis]
     with b.nest(others) as ivs:
         if n == 0:
@@ -101,27 +105,30 @@ def lower_arg_reduce(b: KernelBuilder, op: Operation, ins: list[SSAValue], outs:
             best, best_i = lp.carried
             v = b.load_value(ins[0], _with_axis(ivs, axis, lp.iv), kind)
             take = _greater(b, kind, v, best, less)
+            if last:
+                take = b.emit(arith.OrIOp(take, _same(b, kind, v, best)))
             lp.next(b.emit(arith.SelectOp(take, v, best)), b.emit(arith.SelectOp(take, lp.iv, best_i)))
         b.store_value(from_index(b, lp.results[1], out_kind), outs[0], ivs, out_kind)
 
 
-# -- cumsum --------------------------------------------------------------------------------------
+# -- cumsum / cumprod -----------------------------------------------------------------------------
 
 
-def lower_cumsum(b: KernelBuilder, op: Operation, ins: list[SSAValue], outs: list[SSAValue]) -> None:
+def lower_cumulative(b: KernelBuilder, op: Operation, ins: list[SSAValue], outs: list[SSAValue]) -> None:
     x_type = op.operands[0].type
     kind, shape = kind_of(x_type), shape_of(x_type)
     axis = get_int(op.attributes, "axis")
     exclusive = bool(get_int(op.attributes, "exclusive"))
     reverse = bool(get_int(op.attributes, "reverse"))
+    combine, identity = ("add", 0) if op.name == "graph.cumsum" else ("mul", 1)
     n = shape[axis]
     others = [d for i, d in enumerate(shape) if i != axis]
     with b.nest(others) as ivs:
-        zero = b.false() if kind.is_bool else scalar_ops.const(b, kind, 0)
-        with b.loop(0, n, carried=[zero]) as lp:
+        start = (b.true() if identity else b.false()) if kind.is_bool else scalar_ops.const(b, kind, identity)
+        with b.loop(0, n, carried=[start]) as lp:
             j = b.sub(n - 1, lp.iv) if reverse else lp.iv
             where = _with_axis(ivs, axis, j)
-            total = scalar_ops.binary(b, "add", kind, lp.carried[0], b.load_value(ins[0], where, kind))
+            total = scalar_ops.binary(b, combine, kind, lp.carried[0], b.load_value(ins[0], where, kind))
             total = round_to_storage(b, total, kind)
             b.store_value(lp.carried[0] if exclusive else total, outs[0], where, kind)
             lp.next(total)
@@ -267,7 +274,8 @@ def _interpolate(b: KernelBuilder, x, kind, compute, bi, ch, rows, wys, cols, wx
 LOWERINGS = {
     "graph.argmax": lower_arg_reduce,
     "graph.argmin": lower_arg_reduce,
-    "graph.cumsum": lower_cumsum,
+    "graph.cumsum": lower_cumulative,
+    "graph.cumprod": lower_cumulative,
     "graph.top_k": lower_top_k,
     "graph.gather": lower_gather,
     "graph.gather_nd": lower_gather_nd,

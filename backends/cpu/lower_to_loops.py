@@ -7,7 +7,8 @@ of standard dialects only (func, scf, memref, arith, math; see `arith_ext` for `
 
 - one private `func.func` per distinct kernel, taking memrefs (operands first, then results) and
   built by the per-family modules (`lower_elementwise`, `lower_reduction`, `lower_matmul_conv`,
-  `lower_data_movement`, `lower_misc`) for a graph op, or by `lower_fusion` for a region (one
+  `lower_data_movement`, `lower_misc`, `lower_scatter`) for a graph op, or by `lower_fusion` for a
+  region (one
   kernel per region, named after it); identical ops (same name, attributes and types) and
   identical regions (same body) share one kernel, which keeps compile time down on models that
   repeat blocks;
@@ -43,6 +44,7 @@ from graphc.backends.cpu import (
     lower_matmul_conv,
     lower_misc,
     lower_reduction,
+    lower_scatter,
 )
 from graphc.backends.cpu.elements import UnsupportedOnCpu, buffer_type, kind_of, shape_of
 from graphc.backends.cpu.loop_builder import KernelBuilder, entry_function
@@ -61,7 +63,8 @@ DECOMPOSED = {"graph.batch_norm", "graph.softmax", "graph.log_softmax"}
 
 def lowerings() -> dict[str, Lowering]:
     table: dict[str, Lowering] = {}
-    for family in (lower_elementwise, lower_reduction, lower_matmul_conv, lower_data_movement, lower_misc):
+    families = (lower_elementwise, lower_reduction, lower_matmul_conv, lower_data_movement, lower_misc, lower_scatter)
+    for family in families:
         table.update(family.LOWERINGS)
     return table
 

@@ -15,7 +15,8 @@ operand (matmul rhs, conv filter) that spans more than one panel reads a packed 
 A B that fits one panel (N ≤ NR) is already in panel layout and stays as it is, as do depthwise
 filters (read per channel, not as a GEMM operand). The root of a `fusion.region` is found through
 the region's block arguments (operand i of the region op ↔ block argument i), when the weight's
-block argument has no other use inside the region.
+block argument has no other use inside the region and the root runs in its tiled kernel
+(`lower_fusion.root_takes_tiled_kernel`; the untiled fallback reads weights unpacked).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from xdsl.dialects.builtin import DenseResourceAttr, IntegerAttr, i64
 from xdsl.ir import Block, BlockArgument, Operation, SSAValue
 
 from graphc.backends.cpu.elements import kind_of, shape_of
+from graphc.backends.cpu.lower_fusion import root_takes_tiled_kernel
 from graphc.backends.cpu.lower_matmul_conv import (
     RHS_ATTR,
     lanes_of,
@@ -31,6 +33,7 @@ from graphc.backends.cpu.lower_matmul_conv import (
     pack_panels,
     panel_width,
 )
+from graphc.dialects import fusion
 from graphc.dialects.graph import ConstantOp, Conv2DOp, MatMulOp, get_int
 from graphc.dialects.resources import GraphProgram
 
@@ -112,6 +115,8 @@ def _weight_source(op: Operation) -> tuple[Operation, int, ConstantOp] | None:
         region_op = block.parent_op()
         if region_op is None or len(region_op.operands) != len(block.args):
             return None
+        if isinstance(region_op, fusion.RegionOp) and not root_takes_tiled_kernel(region_op, op):
+            return None  # the untiled fallback reads the weight in its logical layout
         owner, index = region_op, value.index
         value = region_op.operands[index]
     defining = value.owner

@@ -2,12 +2,15 @@
 
 Takes SSA values in an `ElemKind`'s compute type (see `elements`); leaves `arith`/`math` ops that
 compute one element of an op's result, matching `graphc.dialects.semantics` (numpy semantics):
-integer division truncates and floor_div/floor_mod floor (both give 0 for a zero divisor, like
-numpy, instead of trapping); max/min propagate NaN; round is half-to-even; float→int casts
-truncate; casts to bool mean `!= 0`.
+integer division truncates, floor_div/floor_mod floor and rem truncates (all give 0 for a zero
+divisor, like numpy, instead of trapping; MIN / -1 never traps either); max/min propagate NaN;
+round is half-to-even; shifts by an amount outside [0, bits) shift everything out (never LLVM's
+poison); not is bitwise on integers; float→int casts truncate; casts to bool mean `!= 0`; casts
+to bf16 round through f32.
 
-Transcendentals on f32 (and f16, computed in f32) are `vector_math`'s polynomials, which vectorize;
-f64 keeps exact libm/LLVM intrinsics.
+Transcendentals on f32 (and f16/bf16, computed in f32) are `vector_math`'s polynomials, which
+vectorize; f64 keeps exact libm/LLVM intrinsics. tan and the inverse/hyperbolic trigonometric
+functions are libm calls on every float type (f32's `tanf`, ...: scalar).
 
 Shared by every lowering that computes on elements (elementwise, reductions, pooling, ...).
 """
@@ -18,7 +21,7 @@ import math
 
 from xdsl.dialects import arith
 from xdsl.dialects import math as mathd
-from xdsl.dialects.builtin import Float32Type, Float64Type, IntegerType, f32, i32, i64
+from xdsl.dialects.builtin import Float16Type, Float32Type, Float64Type, IntegerType, f32, i32, i64
 from xdsl.ir import SSAValue
 
 from graphc.backends.cpu import vector_math
@@ -97,13 +100,17 @@ def unary(b: KernelBuilder, name: str, kind: ElemKind, x: SSAValue) -> SSAValue:
             return x
         return maximum(b, kind, x, const(b, kind, 0))
     if op == "not":
-        if not kind.is_bool:
-            raise UnsupportedOnCpu(f"{name} needs i1")
-        return b.emit(arith.XOrIOp(x, b.true()))
+        if kind.is_float:
+            raise UnsupportedOnCpu(f"{name} needs i1 or integers, got {kind.element}")
+        return b.emit(arith.XOrIOp(x, b.true() if kind.is_bool else const(b, kind, -1)))
     if op == "is_nan":
         if not kind.is_float:
             return b.false()
         return b.emit(CmpfOp(x, x, "uno"))
+    if op == "is_inf":
+        if not kind.is_float:
+            return b.false()
+        return b.emit(CmpfOp(b.emit(mathd.AbsFOp(x)), const(b, kind, math.inf), "oeq"))
     if op == "identity":
         return x
     raise UnsupportedOnCpu(f"{name} is not an elementwise unary op the CPU backend knows")
@@ -121,7 +128,18 @@ _FLOAT_MATH = {
     "erf": mathd.ErfOp,
     "floor": mathd.FloorOp,
     "ceil": mathd.CeilOp,
+    "tan": mathd.TanOp,
+    "asin": mathd.AsinOp,
+    "acos": mathd.AcosOp,
+    "atan": mathd.AtanOp,
+    "sinh": mathd.SinhOp,
+    "cosh": mathd.CoshOp,
+    "asinh": mathd.AsinhOp,
+    "acosh": mathd.AcoshOp,
+    "atanh": mathd.AtanhOp,
 }
+LIBM_FUNCTIONS = frozenset({"tan", "asin", "acos", "atan", "sinh", "cosh", "asinh", "acosh", "atanh"})
+"""Unary ops that are a scalar libm call on every float type (`emit_llvm.LIBM`): no vector form."""
 
 
 def _sign(b: KernelBuilder, kind: ElemKind, x: SSAValue) -> SSAValue:
@@ -169,6 +187,12 @@ def binary(b: KernelBuilder, name: str, kind: ElemKind, x: SSAValue, y: SSAValue
     if op == "floor_mod":
         _need_number(name, kind)
         return _float_floor_mod(b, kind, x, y) if kind.is_float else _int_floor_mod(b, kind, x, y)
+    if op == "rem":
+        _need_number(name, kind)
+        return b.emit(RemFOp(x, y)) if kind.is_float else _int_rem(b, kind, x, y)
+    if op in ("shift_left", "shift_right"):
+        _need_int(name, kind)
+        return _shift(b, kind, x, y, left=op == "shift_left")
     if op == "pow":
         _need_number(name, kind)
         return b.emit(mathd.PowFOp(x, y)) if kind.is_float else _int_pow(b, kind, x, y)
@@ -269,6 +293,31 @@ def _int_floor_mod(b: KernelBuilder, kind: ElemKind, x: SSAValue, y: SSAValue) -
     return b.emit(SelectOp(bad, zero, r))
 
 
+def _int_rem(b: KernelBuilder, kind: ElemKind, x: SSAValue, y: SSAValue) -> SSAValue:
+    """C-style remainder (sign of the dividend). A divisor of 0 or -1 (which traps for MIN on x86)
+    is replaced by 1: x rem ±1 = 0, and x rem 0 is defined as 0 (numpy's `fmod`)."""
+    one = const(b, kind, 1)
+    bad = b.emit(CmpiOp(y, const(b, kind, 0), "eq"))
+    if not kind.is_unsigned:
+        bad = b.emit(arith.OrIOp(bad, b.emit(CmpiOp(y, const(b, kind, -1), "eq"))))
+    safe = b.emit(SelectOp(bad, one, y))
+    return b.emit((arith.RemUIOp if kind.is_unsigned else arith.RemSIOp)(x, safe))
+
+
+def _shift(b: KernelBuilder, kind: ElemKind, x: SSAValue, y: SSAValue, left: bool) -> SSAValue:
+    """x << y or x >> y (arithmetic when signed). An amount outside [0, bits), compared unsigned
+    (so negative amounts are out too), shifts every bit out: 0, or the sign for signed >>."""
+    zero = const(b, kind, 0)
+    in_range = b.emit(CmpiOp(y, const(b, kind, kind.bits), "ult"))
+    amount = b.emit(SelectOp(in_range, y, zero))  # LLVM's shifts are poison past the width
+    if left:
+        return b.emit(SelectOp(in_range, b.emit(arith.ShLIOp(x, amount)), zero))
+    if kind.is_unsigned:
+        return b.emit(SelectOp(in_range, b.emit(arith.ShRUIOp(x, amount)), zero))
+    sign = b.emit(arith.ShRSIOp(x, const(b, kind, kind.bits - 1)))
+    return b.emit(SelectOp(in_range, b.emit(arith.ShRSIOp(x, amount)), sign))
+
+
 def _float_floor_mod(b: KernelBuilder, kind: ElemKind, x: SSAValue, y: SSAValue) -> SSAValue:
     """numpy's `remainder` on floats (`npy_divmod`): the sign of the divisor; x % 0 is NaN."""
     zero = const(b, kind, 0.0)
@@ -321,8 +370,9 @@ def cast(b: KernelBuilder, x: SSAValue, src: ElemKind, dst: ElemKind) -> SSAValu
             return b.emit(arith.UIToFPOp(x, dst.compute))
         return b.emit(arith.ExtUIOp(x, dst.compute))
     if src.is_float and dst.is_float:
-        if isinstance(src.element, Float64Type) and dst.bits == 32 and dst.element != dst.compute:
+        if isinstance(src.element, Float64Type) and isinstance(dst.element, Float16Type):
             return _f64_to_f32_round_to_odd(b, x)  # f64 -> f16: the store rounds once more, exactly
+        # f64 -> bf16 rounds to f32 here and to bf16 on store: twice, as ml_dtypes does
         return _float_resize(b, x, dst.compute)
     if src.is_float:  # float -> int truncates toward zero
         width = dst.bits

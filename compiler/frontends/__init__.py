@@ -43,6 +43,11 @@ def import_model(
     if program is not None:
         return program
     kind = detect_format(data, source)
+    if kind == "onnx":
+        from graphc.frontends.onnx import import_onnx
+
+        base_dir = None if isinstance(path_or_bytes, bytes | bytearray) else os.path.dirname(os.path.abspath(source))
+        return import_onnx(data, source=source, input_shapes=input_shapes, inputs=inputs, outputs=outputs, base_dir=base_dir)
     if kind == "tensorflow":
         from graphc.frontends.tensorflow import import_graphdef
 
@@ -51,9 +56,15 @@ def import_model(
 
 
 def detect_format(data: bytes, source: str) -> str:
+    """`onnx` for `.onnx` files or ONNX content, else `tensorflow` (a frozen GraphDef)."""
     lower = source.lower()
     if lower.endswith(".onnx"):
-        raise GraphcError("ONNX models are not supported yet (only TensorFlow frozen GraphDef .pb)", source=source)
+        return "onnx"
     if lower.endswith((".mlir", ".gcx")):
-        raise GraphcError("expected a model file (.pb), not IR or an artifact", source=source)
+        raise GraphcError("expected a model file (.pb or .onnx), not IR or an artifact", source=source)
+    if data[:1] == b"\x08":  # field 1, a varint: an ONNX ModelProto's ir_version (never a GraphDef)
+        from graphc.frontends.onnx import looks_like_onnx
+
+        if looks_like_onnx(data):
+            return "onnx"
     return "tensorflow"

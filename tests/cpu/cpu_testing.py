@@ -89,7 +89,7 @@ def assert_close(got: np.ndarray, ref: np.ndarray, rtol: float = 1e-5, atol: flo
     got, ref = np.asarray(got), np.asarray(ref)
     assert got.shape == ref.shape, (got.shape, ref.shape)
     assert got.dtype == ref.dtype, (got.dtype, ref.dtype)
-    if not np.issubdtype(ref.dtype, np.floating):
+    if not (np.issubdtype(ref.dtype, np.floating) or ref.dtype.name == "bfloat16"):  # ml_dtypes' bf16 too
         np.testing.assert_array_equal(got, ref)
         return
     g, r = got.astype(np.float64), ref.astype(np.float64)

@@ -375,3 +375,26 @@ def test_large_regions_are_split_across_cores_and_match():
     for make, kind in ((make_loop, "loop"), (make_softmax, "reduction")):
         code = check(make, [x], kind)
         assert "graphc_parallel_for" in code.llvm_ir, kind
+
+
+@pytest.mark.parametrize("n", [64, 100])
+def test_matmul_region_with_a_reshaped_operand_reads_unpacked_weights(n):
+    """A matmul whose A is a view computed in its region runs untiled (`root_in_registers`), which
+    reads B in its logical layout: B must not be packed into panels for it (found through the
+    ONNX transformer encoder, where the reshape of the attention input fused into the matmul)."""
+    from graphc.backends.registry import get_backend
+    from graphc.dialects.builder import ProgramBuilder
+    from graphc.dialects.semantics import evaluate_program
+    from graphc.driver import compile_program as compile_model
+
+    rng = np.random.default_rng(n)
+    b = ProgramBuilder({"x": ((1, 2, 4), np.float32)})
+    flat = b.op(g.ReshapeOp, b.args["x"], shape=g.ints_attr([2, 4]))
+    w = rng.standard_normal((4, n)).astype(np.float32)
+    program = b.build({"y": b.op(g.MatMulOp, flat, b.const(w, "w"))})
+    x = rng.standard_normal((1, 2, 4)).astype(np.float32)
+    expected = evaluate_program(program, {"x": x})
+    model = compile_model(program, get_backend("cpu"))
+    got = model.run({"x": x})["y"]
+    np.testing.assert_allclose(got, x.reshape(2, 4) @ w, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(got, expected["y"], rtol=1e-5, atol=1e-5)
