@@ -171,8 +171,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("run", help="run an artifact on inputs from an .npz file")
     p.add_argument("artifact")
-    p.add_argument("--inputs", required=True, help=".npz whose keys are the input names")
-    p.add_argument("--out", required=True, help=".npz to write, keyed by output names")
+    p.add_argument("--inputs", required=True,
+                   help=".npz whose keys are the input names (bfloat16 inputs may be raw 2-byte |V2 arrays)")
+    p.add_argument("--out", required=True, help=".npz to write, keyed by output names (bfloat16 as raw |V2)")
     p.add_argument("-q", "--quiet", action="store_true")
     p.set_defaults(fn=cmd_run)
 

@@ -336,32 +336,13 @@ def _expand(ctx: OnnxConverter, node: OnnxNode, inputs):
     return [ctx.broadcast_to(x, out)]
 
 
-def tile(ctx: OnnxConverter, x: SSAValue, repeats: Sequence[int]) -> SSAValue:
-    """Tile as reshape (a size-1 axis before each tiled one) + broadcast_to + reshape."""
-    shape = ctx.shape(x)
-    if all(r == 1 for r in repeats):
-        return x
-    expanded, broadcast, final = [], [], []
-    for d, r in zip(shape, repeats):
-        if r != 1:
-            expanded += [1, d]
-            broadcast += [r, d]
-        else:
-            expanded.append(d)
-            broadcast.append(d)
-        final.append(d * r)
-    y = ctx.reshape(x, expanded)
-    y = ctx.broadcast_to(y, broadcast)
-    return ctx.reshape(y, final)
-
-
 @converts("Tile", since=6, static=(1,))
 def _tile(ctx: OnnxConverter, node: OnnxNode, inputs):
     need(node, inputs, 0)
     repeats = ctx.static_ints(inputs, 1)
     if len(repeats) != ctx.rank(inputs[0]) or any(r < 0 for r in repeats):
         raise NodeError(f"repeats {repeats} do not match the rank of {inputs[0].type}")
-    return [tile(ctx, inputs[0], repeats)]
+    return [ctx.tile(inputs[0], repeats)]
 
 
 @converts("Range", since=11, static=(0, 1, 2))

@@ -317,6 +317,24 @@ class Converter:
             return value
         return self.op(g.BroadcastToOp, [value], shape=g.ints_attr(shape))
 
+    def tile(self, value: SSAValue, multiples: Sequence[int]) -> SSAValue:
+        """Tile as reshape (a size-1 axis before each tiled one) + broadcast_to + reshape."""
+        shape = self.shape(value)
+        if all(m == 1 for m in multiples):
+            return value
+        expanded, broadcast, final = [], [], []
+        for d, m in zip(shape, multiples):
+            if m != 1:
+                expanded += [1, d]
+                broadcast += [m, d]
+            else:
+                expanded.append(d)
+                broadcast.append(d)
+            final.append(d * m)
+        y = self.reshape(value, expanded)
+        y = self.broadcast_to(y, broadcast)
+        return self.reshape(y, final)
+
     def slice(self, value: SSAValue, starts, limits, strides=None) -> SSAValue:
         shape = self.shape(value)
         strides = list(strides) if strides is not None else [1] * len(shape)

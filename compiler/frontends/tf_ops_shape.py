@@ -461,26 +461,7 @@ def _tile(ctx: Converter, node: TFNode, inputs):
     multiples = ctx.static_ints(inputs, 1, "multiples")
     if len(multiples) != len(shape) or any(m < 0 for m in multiples):
         raise NodeError(f"multiples {multiples} do not match the rank of {list(shape)}")
-    return [tile(ctx, x, multiples)]
-
-
-def tile(ctx: Converter, x: SSAValue, multiples) -> SSAValue:
-    """Tile as reshape (a size-1 axis before each tiled one) + broadcast_to + reshape."""
-    shape = ctx.shape(x)
-    if all(m == 1 for m in multiples):
-        return x
-    expanded, broadcast, final = [], [], []
-    for d, m in zip(shape, multiples):
-        if m != 1:
-            expanded += [1, d]
-            broadcast += [m, d]
-        else:
-            expanded.append(d)
-            broadcast.append(d)
-        final.append(d * m)
-    y = ctx.reshape(x, expanded)
-    y = ctx.broadcast_to(y, broadcast)
-    return ctx.reshape(y, final)
+    return [ctx.tile(x, multiples)]
 
 
 def filled(ctx: Converter, value: SSAValue, shape) -> SSAValue:
