@@ -29,7 +29,10 @@ Peers (all get identical input values; every output is checked against the refer
 Timing: `time.perf_counter` around each call. Every peer first gets warm-up calls (JIT compile,
 first-touch of its buffers), then the timed calls run in rounds, each round giving every peer
 a block of consecutive calls, in rotating order — a load spike on this shared machine then
-hits all peers instead of one. Medians and minimums over the timed calls (--runs per peer; 5× as
+hits all peers instead of one. After each block the script sleeps SETTLE_SECONDS: onnxruntime's
+worker threads keep spin-waiting for about 40 ms after a call (measured: 12 ms of process CPU in
+a 10 ms sleep), which takes a core from whichever peer runs next; the pause lets every peer start
+its block on an idle machine. Medians and minimums over the timed calls (--runs per peer; 5× as
 many on workloads where some peer's call takes under 2 ms). Inputs are 64-byte aligned so that no
 peer pays a defensive copy.
 
@@ -114,6 +117,10 @@ def time_once(fn: Callable[[], object]) -> float:
     return elapsed
 
 
+SETTLE_SECONDS = 0.1
+"""Pause after each peer's block of calls, so spin-waiting thread pools go idle (see the docstring)."""
+
+
 def time_peers(fns: dict[str, Callable[[], object]], runs: int, warmup: int, rounds: int) -> dict[str, Timing]:
     """Warm-up calls for each peer, then `rounds` rounds of consecutive calls per peer (rotating
     order). Every peer gets the same number of samples: `runs`, or 5× that when some peer's call
@@ -127,6 +134,7 @@ def time_peers(fns: dict[str, Callable[[], object]], runs: int, warmup: int, rou
         for name in order[r % len(order) :] + order[: r % len(order)]:
             for _ in range(min(block, total - len(timings[name].samples))):
                 timings[name].samples.append(time_once(fns[name]))
+            time.sleep(SETTLE_SECONDS)
     return timings
 
 

@@ -88,7 +88,10 @@ store sequence: values it loads per column (bias) are loaded again for each row,
 merges those loads.
 
 Pooling: per output pixel and channel, the (possibly dilated) window is reduced in a register;
-taps in the padding are skipped (max) or not counted (average). Unchanged from the first version.
+taps in the padding are skipped (max) or not counted (average). f32 and f64 run channels in
+vectors (`_pool_vectors`: up to 4 vectors of channels per pixel, the last one masked; the valid
+taps of each pixel are loop bounds, as for the convolutions; output rows split across cores when
+the kernel moves ≥ 1 MiB); other types run the scalar loop nest of the first version.
 """
 
 from __future__ import annotations
@@ -104,6 +107,7 @@ from xdsl.dialects.builtin import Float32Type, Float64Type, IndexType, IntegerAt
 from xdsl.ir import Attribute, Block, Operation, Region, SSAValue
 
 from graphc.backends.cpu import parallel, scalar_ops
+from graphc.backends.cpu.arith_ext import CmpfOp, SelectOp
 from graphc.backends.cpu.elements import ElemKind, UnsupportedOnCpu, kind_of, shape_of
 from graphc.backends.cpu.loop_builder import CONTRACT, REASSOC, Index, KernelBuilder
 from graphc.dialects.graph import get_int, get_ints, pool_dilations
@@ -124,10 +128,9 @@ A_BLOCK_BYTES = 384 * 1024
 """A row block (rows × K) kept in L2 while the panels of a chunk pass over it."""
 TARGET_CHUNKS = 16
 """Chunks of a parallel kernel: enough for two threads to balance dynamically."""
-MIN_CHAINS = 4
-"""Independent accumulators a micro-kernel needs to cover the FMA latency (4 cycles, 1 zmm FMA per
-cycle on Zen 4); tiles with fewer split the reduction (`_accumulator_sets`)."""
 DEPTHWISE_PIXELS = 4
+POOL_VECTORS = 4
+"""Channel vectors a pooling kernel reduces at once per output pixel."""
 DEPTHWISE_VECTORS = 4
 
 
@@ -366,39 +369,7 @@ def _micro_kernel(
         return out
 
     zero = vec.zero()
-    chains = tile.rows * tile.vectors
-    ways = _accumulator_sets(chains, loops[-1] if loops else None)
-    if ways == 1:
-        return _nested(b, loops, [zero] * chains, step)
-
-    def unrolled(ivs: list[Index], accs: list[SSAValue]) -> list[SSAValue]:
-        lo, hi = loops[-1]
-        with b.loop(lo, hi, step=ways, carried=accs) as inner:
-            sets = list(inner.carried)
-            for u in range(ways):
-                sets[u * chains : (u + 1) * chains] = step([*ivs, b.add(inner.iv, u)], sets[u * chains : (u + 1) * chains])
-            inner.next(*sets)
-        return inner.results
-
-    sets = _nested(b, loops[:-1], [zero] * (chains * ways), unrolled)
-    while len(sets) > chains:  # pairwise: set u += set u + half
-        half = len(sets) // 2 // chains * chains
-        sets = [b.emit(arith.AddfOp(x, y)) for x, y in zip(sets[:half], sets[half : 2 * half])] + sets[2 * half :]
-    return sets
-
-
-def _accumulator_sets(chains: int, innermost: tuple[Index, Index] | None) -> int:
-    """Copies of a tile's accumulators, each summing every `ways`-th step of the innermost
-    reduction loop: a tile with fewer than `MIN_CHAINS` accumulators (a border pixel of a
-    convolution with 16 or 32 output channels) would otherwise wait on the FMA latency at every
-    step. Needs a static innermost trip count that the copies divide."""
-    if chains >= MIN_CHAINS or innermost is None or not all(_static(v) for v in innermost):
-        return 1
-    trips = innermost[1] - innermost[0]
-    for ways in range(ceil(MIN_CHAINS / chains), 1, -1):
-        if trips % ways == 0:
-            return ways
-    return 1
+    return _nested(b, loops, [zero] * (tile.rows * tile.vectors), step)
 
 
 def _store_tile(
@@ -1079,6 +1050,10 @@ def lower_pool(b: KernelBuilder, op: Operation, ins: list[SSAValue], outs: list[
     if not is_max and kind.is_bool:
         raise UnsupportedOnCpu("avg_pool on booleans")
     identity = scalar_ops.lowest(kind) if is_max else 0
+    lanes = lanes_of(kind)
+    if lanes is not None and 0 not in (*xs, *os_):
+        _pool_vectors(_Vec(b, kind.compute, lanes), kind, is_max, ins[0], outs[0], xs, os_, wy, wx)
+        return
     x, out = ins[0], outs[0]
     with b.nest(os_) as (n, oy, ox, c):
         with b.reduce_nest([kh, kw], [scalar_ops.const(b, kind, identity), b.index(0)]) as red:
@@ -1103,6 +1078,105 @@ def lower_pool(b: KernelBuilder, op: Operation, ins: list[SSAValue], outs: list[
         if not is_max:
             result = _average(b, kind, result, taps)
         b.store_value(result, out, [n, oy, ox, c], kind)
+
+
+def _pool_vectors(vec: _Vec, kind: ElemKind, is_max: bool, x, out, xs, os_, wy: _Window, wx: _Window) -> None:
+    """f32/f64 pooling, channels innermost in vectors, `POOL_VECTORS` accumulators at once (4
+    interior pixels × 1 vector of channels, 2 × 2 or 1 × 4; the last vector of a pixel masked):
+    independent chains of max/add instead of one. The valid taps of a pixel are a static range
+    of filter columns (border pixels, computed at compile time; all of them in the interior) and
+    a range of filter rows computed once per output row, so no tap is tested."""
+    b = vec.b
+    x, out = b.collapse(x), b.collapse(out)
+    batch, oh, ow, channels = os_
+    _, h, w_in, _ = xs
+    work = float(batch * oh * ow * channels * wy.window * wx.window)
+    touched = kind.nbytes * batch * (h * w_in + oh * ow) * channels
+    split = parallel.worth_splitting(work, touched)
+    chunks, per_chunk = _row_chunks(batch * oh, work, split)
+    full, rest = divmod(channels, vec.lanes)
+    mask = vec.mask(rest) if rest else None
+    per_pixel = min(POOL_VECTORS, max(1, full))  # channel vectors per pixel in a block
+    group = max(1, POOL_VECTORS // min(POOL_VECTORS, ceil(channels / vec.lanes)))  # interior pixels at once
+    start = vec.splat(b.const(scalar_ops.lowest(kind) if is_max else 0.0, vec.element))
+    x0, x1 = wx.interior()
+
+    with _chunk_loop(b, chunks, split and chunks > 1, parallel.cost_ns(work, touched)) as c:
+        r0 = b.mul(c, per_chunk)
+        r1 = b.min_index(b.add(r0, per_chunk), batch * oh)
+        with b.loop(r0, r1) if (chunks > 1 or batch * oh > 1) else _Single(0) as row:
+            n, oy = _divmod(b, row.iv, oh)
+            ty0, ty1 = wy.dynamic_taps(b, oy)
+            iy0 = b.sub(b.mul(oy, wy.stride), wy.pad)
+            image = b.mul(n, h * w_in * channels)
+            first_pixel = b.add(b.mul(n, oh * ow), b.mul(oy, ow))
+
+            def pixels(ox0: Index, count: int, tx0: int, tx1: int) -> None:
+                """`count` output pixels from ox0 whose valid filter columns are [tx0, tx1)."""
+                taps = None
+                if not is_max:
+                    number = b.emit(arith.IndexCastOp(b.index(b.mul(b.sub(ty1, ty0), tx1 - tx0)), i64))
+                    taps = vec.splat(b.emit(arith.SIToFPOp(number, vec.element)))
+
+                def block(c0: Index, vectors: int, masked: bool) -> None:
+                    def masks(v):
+                        return mask if masked and v == vectors - 1 else None
+
+                    def step(ivs, accs):
+                        ty, tx = ivs
+                        iy = b.add(iy0, b.mul(ty, wy.dilation))
+                        row_at = b.add(image, b.mul(iy, w_in * channels), c0)
+                        new = list(accs)
+                        for r in range(count):
+                            ix = b.add(b.mul(b.add(ox0, r), wx.stride), b.mul(tx, wx.dilation), -wx.pad)
+                            at = b.add(row_at, b.mul(ix, channels))
+                            for v in range(vectors):
+                                k = r * vectors + v
+                                xv = vec.load(x, b.add(at, v * vec.lanes), masks(v))
+                                new[k] = _max_keeping_nan(b, new[k], xv) if is_max else b.emit(arith.AddfOp(new[k], xv))
+                        return new
+
+                    accs = _nested(b, [(ty0, ty1), (tx0, tx1)], [start] * (count * vectors), step)
+                    for r in range(count):
+                        at = b.add(b.mul(b.add(first_pixel, b.add(ox0, r)), channels), c0)
+                        for v in range(vectors):
+                            acc = accs[r * vectors + v]
+                            value = acc if is_max else b.emit(arith.DivfOp(acc, taps))
+                            vec.store(value, out, b.add(at, v * vec.lanes), masks(v))
+
+                blocks, left = divmod(full, per_pixel)
+                if blocks == 1:
+                    block(0, per_pixel, False)
+                elif blocks > 1:
+                    with b.loop(0, blocks) as cb:
+                        block(b.mul(cb.iv, per_pixel * vec.lanes), per_pixel, False)
+                if left or rest:
+                    block(blocks * per_pixel * vec.lanes, left + (1 if rest else 0), bool(rest))
+
+            for ox in range(0, x0):  # border pixels: their valid filter columns, at compile time
+                pixels(ox, 1, *wx.taps(ox))
+            span = x1 - x0
+            if span > 0:
+                px = min(group, span)
+                full_groups, left_pixels = divmod(span, px)
+                if full_groups > 1:
+                    with b.loop(0, full_groups) as t:
+                        pixels(b.add(b.mul(t.iv, px), x0), px, 0, wx.window)
+                else:
+                    pixels(x0, px, 0, wx.window)
+                if left_pixels:
+                    pixels(x0 + full_groups * px, left_pixels, 0, wx.window)
+            for ox in range(max(x1, x0), ow):
+                pixels(ox, 1, *wx.taps(ox))
+
+
+def _max_keeping_nan(b: KernelBuilder, acc: SSAValue, x: SSAValue) -> SSAValue:
+    """max(acc, x) for a running maximum, NaN-propagating like numpy's `max`: `x > acc ? x : acc`
+    (one `vmaxps`, which keeps acc when either is NaN, so a NaN in acc stays), then x where x is
+    NaN. Three instructions instead of the six of `arith.maximumf`'s lowering, which also orders -0 below
+    +0 (here max(-0, +0) is whichever came first: equal values, as numpy's `max` may return)."""
+    bigger = b.emit(SelectOp(b.emit(CmpfOp(x, acc, "ogt")), x, acc))
+    return b.emit(SelectOp(b.emit(CmpfOp(x, x, "uno")), x, bigger))
 
 
 def _average(b: KernelBuilder, kind: ElemKind, total: SSAValue, taps: SSAValue) -> SSAValue:

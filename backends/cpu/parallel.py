@@ -87,16 +87,6 @@ YIELD_EVERY = 64
 caller and a worker on the same core (the other one busy with someone else's work), the spinner
 hands the core to the thread that has work instead of burning its time slice."""
 
-CALLER_SPIN_CYCLES_PER_NS = 5
-"""The caller, done with its own chunks, spins for the others' last chunks for `cost_ns / n × 5`
-time-stamp cycles (~2 chunks at the 2.6 GHz counter, clamped to CALLER_SPIN_MIN/MAX_CYCLES), then
-sleeps on a futex until the last chunk is done. A chunk that takes much longer than estimated
-belongs to a worker that lost its core to another process's thread (onnxruntime's and XLA's pools
-spin for tens of ms after a call): while the caller spins, the scheduler leaves that worker queued
-behind the other thread; once the caller's core is idle, it can run the worker there."""
-CALLER_SPIN_MIN_CYCLES = 26_000
-CALLER_SPIN_MAX_CYCLES = 260_000
-
 PARALLEL_FOR = "graphc_parallel_for"
 SHUTDOWN = "graphc_parallel_shutdown"
 SET_THREADS = "graphc_parallel_set_threads"
@@ -310,7 +300,6 @@ class _Runtime:
         self.state = g("gp.state", I32)  # 0 not started, 1 workers running, 2 serial only
         self.busy = g("gp.busy", I32)
         self.sleepers = g("gp.sleepers", I32)
-        self.waiting = g("gp.waiting", I32)  # 1 while the caller sleeps on `done` (see CALLER_SPIN_*)
         self.quit = g("gp.quit", I32)
         self.nworkers = g("gp.nworkers", I32)
         self.requested = g("gp.requested", I32)
@@ -366,12 +355,11 @@ class _Runtime:
     def _store(b: ir.IRBuilder, value, ptr, ordering: str = "release") -> None:
         b.store_atomic(value, ptr, ordering, _size(value.type))
 
-    def _futex_wake(self, b: ir.IRBuilder, word: ir.GlobalVariable | None = None) -> None:
+    def _futex_wake(self, b: ir.IRBuilder) -> None:
         b.call(
             self.syscall,
-            [ir.Constant(I64, SYS_FUTEX), word or self.gen, ir.Constant(I64, FUTEX_WAKE_PRIVATE),
-             ir.Constant(I64, 2**31 - 1)],
-        )  # fmt: skip
+            [ir.Constant(I64, SYS_FUTEX), self.gen, ir.Constant(I64, FUTEX_WAKE_PRIVATE), ir.Constant(I64, 2**31 - 1)],
+        )
 
     # work(gen): claim and run chunks of job `gen` until none are left ------------------------------
 
@@ -395,11 +383,7 @@ class _Runtime:
         ctx = b.load(self.ctx, typ=PTR)
         chunk = b.sub(n, left)
         b.call(task, [ctx, chunk, b.add(chunk, ir.Constant(I64, 1))])
-        b.atomic_rmw("add", self.done, ir.Constant(I64, 1), "seq_cst")
-        wake = f.append_basic_block("wake_caller")
-        b.cbranch(b.icmp_unsigned("!=", self._load(b, self.waiting, I32, "seq_cst"), ir.Constant(I32, 0)), wake, loop)
-        b.position_at_end(wake)
-        self._futex_wake(b, self.done)  # the low 32 bits of `done` (x86-64 is little-endian)
+        b.atomic_rmw("add", self.done, ir.Constant(I64, 1), "release")
         b.branch(loop)
         b.position_at_end(out)
         b.ret_void()
@@ -547,9 +531,8 @@ class _Runtime:
         f, b = self._function(PARALLEL_FOR, ir.FunctionType(VOID, [TASK_PTR, PTR, I64, I64]))
         task, ctx, n, cost = f.args
         spins = b.alloca(I32)
-        since = b.alloca(I64)
         names = ("try", "serial", "locked", "start", "started", "running", "unlock", "publish", "wake", "run", "wait",
-                 "spin", "yield", "late", "sleep", "finish")  # fmt: skip
+                 "spin", "yield", "finish")  # fmt: skip
         bb = {name: f.append_basic_block(name) for name in names}
         b.cbranch(b.icmp_signed("<=", n, ir.Constant(I64, 1)), bb["serial"], bb["try"])
 
@@ -597,13 +580,6 @@ class _Runtime:
         b.position_at_end(bb["run"])
         b.call(self.work, [gen])
         b.store(ir.Constant(I32, 0), spins)
-        b.store(b.call(self.cycles, []), since)
-        # how long to spin for the other threads' last chunks before sleeping: ~2 chunks' worth
-        patience = b.udiv(b.mul(cost, ir.Constant(I64, CALLER_SPIN_CYCLES_PER_NS)), n)
-        patience = b.select(b.icmp_unsigned("<", patience, ir.Constant(I64, CALLER_SPIN_MIN_CYCLES)),
-                            ir.Constant(I64, CALLER_SPIN_MIN_CYCLES), patience)  # fmt: skip
-        patience = b.select(b.icmp_unsigned(">", patience, ir.Constant(I64, CALLER_SPIN_MAX_CYCLES)),
-                            ir.Constant(I64, CALLER_SPIN_MAX_CYCLES), patience)  # fmt: skip
         b.branch(bb["wait"])
         b.position_at_end(bb["wait"])
         finished = self._load(b, self.done, I64)
@@ -616,24 +592,9 @@ class _Runtime:
         b.cbranch(every, bb["yield"], bb["wait"])
         b.position_at_end(bb["yield"])
         b.call(self.sched_yield, [])
-        elapsed = b.sub(b.call(self.cycles, []), b.load(since, typ=I64))
-        b.cbranch(b.icmp_unsigned(">", elapsed, patience), bb["late"], bb["wait"])
-        # a worker holds a chunk but is not running (its core is busy with someone else's thread):
-        # leave this core idle so that the scheduler can move the worker here
-        b.position_at_end(bb["late"])
-        self._store(b, ir.Constant(I32, 1), self.waiting, "seq_cst")
-        finished = self._load(b, self.done, I64, "seq_cst")
-        b.cbranch(b.icmp_signed("==", finished, n), bb["finish"], bb["sleep"])
-        b.position_at_end(bb["sleep"])
-        b.call(
-            self.syscall,
-            [ir.Constant(I64, SYS_FUTEX), self.done, ir.Constant(I64, FUTEX_WAIT_PRIVATE),
-             b.and_(finished, ir.Constant(I64, 0xFFFFFFFF)), ir.Constant(PTR, None)],
-        )  # fmt: skip
         b.branch(bb["wait"])
 
         b.position_at_end(bb["finish"])
-        self._store(b, ir.Constant(I32, 0), self.waiting, "seq_cst")
         self._store(b, ir.Constant(I32, 0), self.busy)
         b.ret_void()
         return f

@@ -19,6 +19,7 @@ from onnx.reference.ops.op_argmax import ArgMax_12
 from onnx.reference.ops.op_argmin import ArgMin_12
 from pipeline_testing import check_both_ways, run_fused, tolerance
 
+from graphc.backends.cpu import compile_program
 from graphc.dialects import dtypes
 from graphc.dialects import graph as g
 
@@ -150,6 +151,41 @@ def test_dilated_pools_alone_and_fused(case, dtype, seed):
     assert_close(ref[1], _pool_loop(x, window, strides, dilations, pads, np.mean).astype(dtype),
                  rtol=tolerance(dtype), atol=tolerance(dtype))  # fmt: skip
     check_both_ways(program, [x], exact=[0, 2])
+
+
+@settings(max_examples=25, deadline=None, phases=NO_SHRINK)
+@given(pool_case(), st.integers(1, 150), st.sampled_from([np.float32, np.float64]), st.integers(0, 2**32 - 1))
+def test_float_pools_run_channels_in_vectors(case, channels, dtype, seed):
+    """f32/f64 pools alone take `_pool_vectors` (channel vectors of 16 f32 / 8 f64 lanes, up to 4
+    per pixel, the last one masked: 150 f32 channels are two blocks of 4 vectors and a block of a
+    full and a masked one), unfused and as a fusion region: every tap range and channel remainder
+    against the definition and the reference backend, NaN propagated by max."""
+    window, strides, dilations, pads, shape = case
+    shape = (*shape[:3], channels)
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(shape).astype(dtype)
+    x.flat[rng.integers(0, x.size)] = np.nan
+    attrs = dict(window=g.ints_attr(window), strides=g.ints_attr(strides), pads=g.ints_attr(pads),
+                 dilations=g.ints_attr(dilations))  # fmt: skip
+    program = build([(x.shape, dtype)], lambda gb, a: [gb(g.MaxPoolOp, a, **attrs), gb(g.AvgPoolOp, a, **attrs)])
+    got = run_cpu(program, [x])
+    (fused_max, fused_avg), _ = run_fused(program, [x])
+    ref = reference(program, [x])
+    want_max = _pool_loop(x, window, strides, dilations, pads, np.max)
+    want_avg = _pool_loop(x, window, strides, dilations, pads, np.mean).astype(dtype)
+    for got_max, got_avg in ((got[0], got[1]), (fused_max, fused_avg)):
+        np.testing.assert_array_equal(got_max, want_max)  # NaN where the NaN is a tap, like np.max
+        assert_close(got_avg, want_avg, rtol=tolerance(dtype), atol=tolerance(dtype))
+    np.testing.assert_array_equal(ref[0], want_max)
+    assert_close(ref[1], want_avg, rtol=tolerance(dtype), atol=tolerance(dtype))
+
+
+def test_float_pool_kernels_are_vectorized():
+    x_shape = (1, 9, 9, 20)
+    attrs = dict(window=g.ints_attr((3, 3)), strides=g.ints_attr((2, 2)), pads=g.ints_attr((1, 1, 1, 1)))
+    program = build([(x_shape, np.float32)], lambda gb, a: gb(g.MaxPoolOp, a, **attrs))
+    code = compile_program(program)
+    assert "vector.maskedload" in code.loops_ir and "arith.cmpf ogt" in code.loops_ir
 
 
 def _pool_loop(x, window, strides, dilations, pads, reduce):

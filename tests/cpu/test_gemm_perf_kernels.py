@@ -342,43 +342,6 @@ def test_threaded_results_are_identical_to_single_threaded_ones():
                 np.testing.assert_array_equal(got, want)
 
 
-def test_a_caller_that_sleeps_for_a_late_worker_gets_identical_results(monkeypatch):
-    """With no patience the caller futex-waits as soon as another thread still holds a chunk (the
-    path taken when a worker has lost its core), then again while busy threads of this process
-    compete for the cores. No lost wake-up (the test would hang), and the bits are those of the
-    single-threaded run."""
-    monkeypatch.setattr(parallel, "CALLER_SPIN_MIN_CYCLES", 0)
-    monkeypatch.setattr(parallel, "CALLER_SPIN_MAX_CYCLES", 0)
-    monkeypatch.setattr(parallel, "YIELD_EVERY", 1)  # the patience is checked after every pause
-    program, arrays = _big_program()
-    code, native, weights = _load(program)
-    assert "gp.waiting" in code.llvm_ir
-    native.set_threads(1)
-    expected = _call(code, native, weights, arrays)
-    native.set_threads(0)
-    for _ in range(300):  # the caller and the worker finish at different times: it sleeps ~1 call in 5
-        for got, want in zip(_call(code, native, weights, arrays), expected):
-            np.testing.assert_array_equal(got, want)
-    stop = threading.Event()
-
-    def hog():  # numpy releases the GIL in large copies: these threads really compete for the cores
-        a, c = np.ones(1 << 20, F32), np.empty(1 << 20, F32)
-        while not stop.is_set():
-            np.copyto(c, a)
-
-    hogs = [threading.Thread(target=hog) for _ in range(2)]
-    for t in hogs:
-        t.start()
-    try:
-        for _ in range(40):
-            for got, want in zip(_call(code, native, weights, arrays), expected):
-                np.testing.assert_array_equal(got, want)
-    finally:
-        stop.set()
-        for t in hogs:
-            t.join()
-
-
 def test_concurrent_callers_of_one_object_get_correct_results():
     """A second caller finds the pool busy and runs its chunks itself."""
     program, arrays = _big_program()
