@@ -45,19 +45,17 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import io
 import json
-import re
 import subprocess
 import sys
 import tempfile
-import zipfile
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from fixture_io import write_json, write_npz  # noqa: E402  (tools/ is on sys.path: scripts run from there)
 import onnx
 import onnxruntime as ort
 
@@ -247,25 +245,6 @@ def digits_cnn(tf_python: str | None) -> Export:
 # ---------------------------------------------------------------------------------------------
 # Writing a fixture
 # ---------------------------------------------------------------------------------------------
-
-
-def write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    """np.savez_compressed equivalent with fixed zip timestamps (byte-reproducible)."""
-    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        for key, value in arrays.items():
-            buffer = io.BytesIO()
-            np.lib.format.write_array(buffer, np.asarray(value), allow_pickle=False)
-            info = zipfile.ZipInfo(key + ".npy", date_time=(1980, 1, 1, 0, 0, 0))
-            info.compress_type = zipfile.ZIP_DEFLATED
-            archive.writestr(info, buffer.getvalue())
-
-
-def write_json(path: Path, data: dict) -> None:
-    text = json.dumps(data, indent=2)
-    # Lists of scalars on one line: "shape": [1, 3, 64, 64] rather than one item per line.
-    text = re.sub(r"\[([^\[\]{}]*)\]",
-                  lambda m: "[" + " ".join(i.strip() for i in m.group(1).split("\n") if i.strip()) + "]", text)  # fmt: skip
-    path.write_text(text + "\n")
 
 
 def value_shape(value: onnx.ValueInfoProto) -> list[int]:

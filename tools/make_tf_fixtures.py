@@ -33,19 +33,17 @@ import argparse
 import collections
 import dataclasses
 import heapq
-import io
-import json
 import os
 import re
 import sys
 import types
-import zipfile
 from pathlib import Path
 from typing import Callable
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
+from fixture_io import write_json, write_npz  # noqa: E402  (tools/ is on sys.path: scripts run from there)
 import tensorflow as tf  # noqa: E402
 import keras  # noqa: E402
 from tensorflow.python.framework.convert_to_constants import (  # noqa: E402
@@ -1371,28 +1369,6 @@ def check_against_eager(fixture: Fixture, frozen: Frozen, outputs: list[np.ndarr
         else:
             np.testing.assert_array_equal(got, want, err_msg=name)
     return "matches eager"
-
-
-def write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    """np.savez_compressed equivalent with fixed zip timestamps (byte-reproducible)."""
-    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        for key, value in arrays.items():
-            buffer = io.BytesIO()
-            np.lib.format.write_array(buffer, np.asarray(value), allow_pickle=False)
-            info = zipfile.ZipInfo(key + ".npy", date_time=(1980, 1, 1, 0, 0, 0))
-            info.compress_type = zipfile.ZIP_DEFLATED
-            archive.writestr(info, buffer.getvalue())
-
-
-def write_json(path: Path, data: dict) -> None:
-    text = json.dumps(data, indent=2)
-    # Put lists of scalars on one line: "shape": [-1, 20] rather than one item per line.
-    text = re.sub(
-        r"\[([^\[\]{}]*)\]",
-        lambda m: "[" + " ".join(item.strip() for item in m.group(1).split("\n") if item.strip()) + "]",
-        text,
-    )
-    path.write_text(text + "\n")
 
 
 def make_fixture(name: str, build: Callable[[], Fixture], out_dir: Path, with_npz: bool) -> dict:

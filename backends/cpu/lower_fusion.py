@@ -385,7 +385,7 @@ class Elemental:
         kind = kind_of(x.type)
         xs, os_ = shape_of(x.type), shape_of(op.results[0].type)
         kh, kw = get_ints(op.attributes, "window")
-        wy, wx = _windows(op, xs, os_, kh, kw, pool_dilations(op.attributes))
+        wy, wx = lower_matmul_conv.windows(op, xs, os_, kh, kw, pool_dilations(op.attributes))
         is_max = isinstance(op, g.MaxPoolOp)
         n, oy, ox, c = idx
         identity = scalar_ops.lowest(kind) if is_max else 0
@@ -1100,7 +1100,7 @@ def root_in_registers(b: KernelBuilder, epilogue: Epilogue, outs) -> None:
     xs, ws = shape_of(root.operands[0].type), shape_of(root.operands[1].type)
     kh, kw, ci, _ = ws
     cog = ws[3] // get_int(root.attributes, "groups")
-    wy, wx = _windows(root, xs, epilogue.shape, kh, kw, get_ints(root.attributes, "dilations"))
+    wy, wx = lower_matmul_conv.windows(root, xs, epilogue.shape, kh, kw, get_ints(root.attributes, "dilations"))
     with b.nest(epilogue.shape) as idx, ev.scope():
         n, oy, ox, oc = idx
         grp = b.div_index(oc, cog)
@@ -1158,40 +1158,6 @@ def _lower_opaque(b: KernelBuilder, region: fusion.RegionOp, ins, outs, table: d
         if first != k:
             t = r.type
             lower_elementwise.lower_copy(b, t, outs[first], outs[k])
-
-
-# -- windows (pools and convolutions evaluated per element) ----------------------------------------
-# (the same arithmetic as `lower_matmul_conv`'s untiled kernels, kept here so this module does not
-# depend on that module's private helpers)
-
-
-class _Window:
-    """Maps output positions and filter taps to input positions along one spatial axis."""
-
-    def __init__(self, size: int, out: int, window: int, stride: int, dilation: int, pad: int):
-        self.size, self.stride, self.dilation, self.pad = size, stride, dilation, pad
-        highest = (out - 1) * stride + (window - 1) * dilation - pad
-        self.check_low, self.check_high = pad > 0, highest >= size
-
-    def source(self, b: KernelBuilder, o: Index, tap: Index) -> Index:
-        return b.add(b.mul(o, self.stride), b.mul(tap, self.dilation), -self.pad)
-
-    def inside(self, b: KernelBuilder, i: Index) -> SSAValue | None:
-        """`0 <= i < size`, testing only the edges the padding reaches (None: always inside)."""
-        if isinstance(i, int):
-            return None if 0 <= i < self.size else b.false()
-        low = b.cmp_index("sge", i, 0) if self.check_low else None
-        high = b.cmp_index("slt", i, self.size) if self.check_high else None
-        return b.all_of([low, high])
-
-
-def _windows(op: Operation, x_shape, out_shape, kh: int, kw: int, dilations=(1, 1)):
-    strides = get_ints(op.attributes, "strides")
-    pt, _, pl, _ = get_ints(op.attributes, "pads")
-    return (
-        _Window(x_shape[1], out_shape[1], kh, strides[0], dilations[0], pt),
-        _Window(x_shape[2], out_shape[2], kw, strides[1], dilations[1], pl),
-    )
 
 
 def _average(b: KernelBuilder, kind: ElemKind, total: SSAValue, taps: SSAValue) -> SSAValue:

@@ -655,7 +655,7 @@ def _epilogue_pass(b: KernelBuilder, kind: ElemKind, out: SSAValue, shape, epilo
 # -- windows (conv and pooling) ------------------------------------------------------------------
 
 
-class _Window:
+class Window:
     """Maps output positions and filter taps to input positions along one spatial axis."""
 
     def __init__(self, size: int, out: int, window: int, stride: int, dilation: int, pad: int):
@@ -707,12 +707,12 @@ class _Window:
         return inside[0], inside[-1] + 1
 
 
-def _windows(op: Operation, x_shape, out_shape, kh: int, kw: int, dilations=(1, 1)):
+def windows(op: Operation, x_shape, out_shape, kh: int, kw: int, dilations=(1, 1)):
     strides = get_ints(op.attributes, "strides")
     pt, _, pl, _ = get_ints(op.attributes, "pads")
     return (
-        _Window(x_shape[1], out_shape[1], kh, strides[0], dilations[0], pt),
-        _Window(x_shape[2], out_shape[2], kw, strides[1], dilations[1], pl),
+        Window(x_shape[1], out_shape[1], kh, strides[0], dilations[0], pt),
+        Window(x_shape[2], out_shape[2], kw, strides[1], dilations[1], pl),
     )
 
 
@@ -730,7 +730,7 @@ def lower_conv2d(
     kh, kw, ci, co = ws
     groups = get_int(op.attributes, "groups")
     cog = co // groups
-    wy, wx = _windows(op, xs, os_, kh, kw, get_ints(op.attributes, "dilations"))
+    wy, wx = windows(op, xs, os_, kh, kw, get_ints(op.attributes, "dilations"))
     lanes = lanes_of(kind)
     if lanes is not None and 0 not in (*xs, *ws, *os_):
         vec = _Vec(b, kind.compute, lanes)
@@ -892,7 +892,7 @@ class _Single:
         return False
 
 
-def _conv_depthwise(vec, kind, ins, outs, xs, os_, kh, kw, wy: _Window, wx: _Window, epilogue) -> None:
+def _conv_depthwise(vec, kind, ins, outs, xs, os_, kh, kw, wy: Window, wx: Window, epilogue) -> None:
     """out[n, oy, ox, c] = Σ taps x[n, iy, ix, c]·w[ty, tx, 0, c], channels in vectors."""
     b = vec.b
     x, w, out = (b.collapse(v) for v in (ins[0], ins[1], outs[0]))
@@ -985,7 +985,7 @@ def _conv_depthwise(vec, kind, ins, outs, xs, os_, kh, kw, wy: _Window, wx: _Win
                 channel_block(full_blocks * cv * vec.lanes, rest_vectors, partial)
 
 
-def _conv_loops(b, kind, ins, outs, os_, kh, kw, ci, co, groups, cog, wy: _Window, wx: _Window) -> None:
+def _conv_loops(b, kind, ins, outs, os_, kh, kw, ci, co, groups, cog, wy: Window, wx: Window) -> None:
     """The untiled convolution (f16, integers)."""
     x, w, out = ins[0], ins[1], outs[0]
     if not _accumulates_in_memory(kind):
@@ -1019,7 +1019,7 @@ def _conv_loops(b, kind, ins, outs, os_, kh, kw, ci, co, groups, cog, wy: _Windo
                                     )
 
 
-def _conv_in_registers(b, kind, x, w, out, os_, kh, kw, ci, cog, wy: _Window, wx: _Window) -> None:
+def _conv_in_registers(b, kind, x, w, out, os_, kh, kw, ci, cog, wy: Window, wx: Window) -> None:
     """Each output element as one dot product in the compute type (f16 accumulates in f32)."""
     with b.nest(os_) as (n, oy, ox, oc):
         g = b.div_index(oc, cog)
@@ -1045,7 +1045,7 @@ def lower_pool(b: KernelBuilder, op: Operation, ins: list[SSAValue], outs: list[
     kind = kind_of(x_type)
     xs, os_ = shape_of(x_type), shape_of(out_type)
     kh, kw = get_ints(op.attributes, "window")
-    wy, wx = _windows(op, xs, os_, kh, kw, pool_dilations(op.attributes))
+    wy, wx = windows(op, xs, os_, kh, kw, pool_dilations(op.attributes))
     is_max = op.name == "graph.max_pool"
     if not is_max and kind.is_bool:
         raise UnsupportedOnCpu("avg_pool on booleans")
@@ -1080,7 +1080,7 @@ def lower_pool(b: KernelBuilder, op: Operation, ins: list[SSAValue], outs: list[
         b.store_value(result, out, [n, oy, ox, c], kind)
 
 
-def _pool_vectors(vec: _Vec, kind: ElemKind, is_max: bool, x, out, xs, os_, wy: _Window, wx: _Window) -> None:
+def _pool_vectors(vec: _Vec, kind: ElemKind, is_max: bool, x, out, xs, os_, wy: Window, wx: Window) -> None:
     """f32/f64 pooling, channels innermost in vectors, `POOL_VECTORS` accumulators at once (4
     interior pixels × 1 vector of channels, 2 × 2 or 1 × 4; the last vector of a pixel masked):
     independent chains of max/add instead of one. The valid taps of a pixel are a static range
