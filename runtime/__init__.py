@@ -57,6 +57,11 @@ class LoadedModel:
 def check_inputs(specs: list[TensorSpec], inputs: Mapping[str, np.ndarray], source: str) -> list[np.ndarray]:
     """The inputs in signature order, or a one-line error naming every mismatch."""
     expected = [s.name for s in specs]
+    if not isinstance(inputs, Mapping):
+        raise RuntimeInputError(
+            f"{source}: inputs must be a dict of input name → array (expected {', '.join(expected)}), "
+            f"not a {type(inputs).__name__}"
+        )
     unknown = [k for k in inputs if k not in expected]
     missing = [n for n in expected if n not in inputs]
     problems = []

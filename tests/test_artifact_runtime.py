@@ -59,6 +59,7 @@ def test_artifact_has_no_pickle_and_keeps_weights_outside_the_ir(saved_reference
         ({"x": np.zeros((2, 8), F32), "z": np.zeros(1)}, "unknown input(s) 'z'"),
         ({"x": np.zeros((3, 8), F32)}, "has shape [3, 8], expected [2, 8]"),
         ({"x": np.zeros((2, 8), np.float64)}, "has dtype float64, expected float32"),
+        ([np.zeros((2, 8), F32)], "inputs must be a dict of input name → array (expected x), not a list"),
     ],
 )
 def test_runtime_rejects_wrong_inputs_with_one_line(saved_reference, inputs, message):

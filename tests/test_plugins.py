@@ -45,16 +45,35 @@ def graphc(*args, **kwargs):
     return run(sys.executable, "-m", "graphc.cli", *args, **kwargs)
 
 
+EXAMPLE_PACKAGES = ("graphc-simplify", "graphc-cbackend")
+
+
 @pytest.fixture(scope="session")
 def examples_installed():
+    """Installs the examples for the session and uninstalls the ones that were not installed
+    before: an editable install left behind points at this checkout, and once a CI clone is
+    deleted every later graphc command in that environment warns about the missing plugin."""
+    from importlib import metadata
+
+    from graphc import plugins
+
+    def installed(name):
+        try:
+            metadata.distribution(name)
+            return True
+        except metadata.PackageNotFoundError:
+            return False
+
+    ours = [name for name in EXAMPLE_PACKAGES if not installed(name)]
     r = run(sys.executable, "-m", "pip", "install", "--quiet", "--no-deps",
             "-e", os.path.join(EXAMPLES, "graphc-simplify"), "-e", os.path.join(EXAMPLES, "graphc-cbackend"),
             timeout=300)  # fmt: skip
     assert r.returncode == 0, r.stderr
-    from graphc import plugins
-
     plugins.clear_cache()  # this process discovered plugins before they were installed
-    return True
+    yield True
+    if ours:
+        run(sys.executable, "-m", "pip", "uninstall", "--quiet", "-y", *ours, timeout=300)
+        plugins.clear_cache()
 
 
 def test_list_passes_shows_plugin_pass(examples_installed):

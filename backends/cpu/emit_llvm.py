@@ -403,13 +403,26 @@ class FunctionEmitter:
         return b.trunc(b.select(is_nan, quiet_nan, rounded), _same_shape(x.type, BF16_BITS))
 
     def _alloca(self, op: memref.AllocaOp) -> ir.Value:
-        """A static stack buffer, 64-byte aligned (lowerings emit these only at a kernel's top level,
-        outside loops: each `alloca` runs once per call)."""
+        """A static stack buffer, 64-byte aligned, in the frame of the function being emitted
+        (wherever the `memref.alloca` sits: inside an `scf.parallel` body that is the outlined
+        chunk function, so every thread has its own)."""
         t = op.memref.type
         assert isinstance(t, MemRefType)
         count = max(1, int(np.prod(t.get_shape(), dtype=np.int64)))
-        slot = self.b.alloca(llvm_type(t.element_type), size=ir.Constant(I64, count))
+        slot = self.entry_alloca(llvm_type(t.element_type), count)
         slot.align = 64
+        return slot
+
+    def entry_alloca(self, t: ir.Type, count: int | None = None) -> ir.Value:
+        """An `alloca` at the top of the function's entry block: one frame slot, allocated once
+        per call even when the op that asks for it sits inside a loop."""
+        block = self.fn.entry_basic_block
+        size = None if count is None else ir.Constant(I64, count)
+        slot = ir.instructions.AllocaInstr(block, t, size, "")
+        slot.type = PTR  # opaque, like every other pointer here (llvmlite would type it `t*`)
+        block.instructions.insert(0, slot)
+        if self.b.block is block:
+            self.b._anchor += 1  # the builder inserts at an index into the same list
         return slot
 
     def _gep(self, elem: ir.Type, base: ir.Value, index: SSAValue) -> ir.Value:

@@ -50,6 +50,10 @@ one loop; when the kernel is worth splitting (`parallel.worth_splitting`) that l
 write disjoint tiles and each tile's sum is computed by one micro-kernel call: the result is the
 same bits whichever thread runs it.
 
+3×3 stride-1 f32 convolutions with at least 8 input and output channels do not come here: they run
+as Winograd F(2×2, 3×3) (`lower_winograd`, on this module's micro-kernel), and `pack_weights` leaves
+their filters in HWIO for it.
+
 Depthwise convolution (one input channel per group, multiplier 1) is not a GEMM (every channel has
 its own filter): it runs channels innermost, 16 lanes per vector, 4 output pixels × up to 4 channel
 vectors of accumulators, the kh×kw taps unrolled; filter rows are loaded once per tap and reused by
@@ -733,6 +737,11 @@ def lower_conv2d(
     wy, wx = windows(op, xs, os_, kh, kw, get_ints(op.attributes, "dilations"))
     lanes = lanes_of(kind)
     if lanes is not None and 0 not in (*xs, *ws, *os_):
+        from graphc.backends.cpu import lower_winograd  # it builds on this module's micro-kernel
+
+        if lower_winograd.takes_winograd(op):
+            lower_winograd.lower_winograd_conv(b, op, ins, outs, epilogue)
+            return
         vec = _Vec(b, kind.compute, lanes)
         if ci == 1 and cog == 1 and _packed_nr(op) is None:
             _conv_depthwise(vec, kind, ins, outs, xs, os_, kh, kw, wy, wx, epilogue)

@@ -13,7 +13,8 @@ operand (matmul rhs, conv filter) that spans more than one panel reads a packed 
 - original constants left without users are erased from the clone (the CPU code does not bind them).
 
 A B that fits one panel (N ≤ NR) is already in panel layout and stays as it is, as do depthwise
-filters (read per channel, not as a GEMM operand). The root of a `fusion.region` is found through
+filters (read per channel, not as a GEMM operand) and the filters of Winograd convolutions
+(`lower_winograd.takes_winograd`: the kernel transforms the HWIO filter itself). The root of a `fusion.region` is found through
 the region's block arguments (operand i of the region op ↔ block argument i), when the weight's
 block argument has no other use inside the region and the root runs in its tiled kernel
 (`lower_fusion.root_takes_tiled_kernel`; the untiled fallback reads weights unpacked).
@@ -33,6 +34,7 @@ from graphc.backends.cpu.lower_matmul_conv import (
     pack_panels,
     panel_width,
 )
+from graphc.backends.cpu.lower_winograd import takes_winograd
 from graphc.dialects import fusion
 from graphc.dialects.graph import ConstantOp, Conv2DOp, MatMulOp, get_int
 from graphc.dialects.resources import GraphProgram
@@ -94,6 +96,8 @@ def _layout(op: Operation) -> tuple[int, int] | None:
     else:
         groups = get_int(op.attributes, "groups")
         if shape[2] == 1 and shape[3] == groups:  # depthwise: not a GEMM operand
+            return None
+        if takes_winograd(op):  # reads the filter in HWIO to transform it
             return None
         n = shape[3] // groups
     nr = panel_width(n, lanes)

@@ -192,7 +192,7 @@ def emit_parallel(fe: FunctionEmitter, op: scf.ParallelOp) -> None:
     # The call site: the context lives in the caller's frame (allocated in its entry block).
     b = fe.b
     if types:
-        ctx = _entry_alloca(fe, ir.ArrayType(I64, len(types)))
+        ctx = fe.entry_alloca(ir.ArrayType(I64, len(types)))
         for k, v in enumerate(passed):
             b.store(fe.get(v), _slot(b, ctx, k))
     else:
@@ -207,18 +207,6 @@ def emit_parallel(fe: FunctionEmitter, op: scf.ParallelOp) -> None:
     hint = op.attributes.get(COST_ATTR)
     cost = int(hint.value.data) if isinstance(hint, IntegerAttr) else 2**62
     b.call(parallel_for, [task, ctx, count, ir.Constant(I64, cost)])
-
-
-def _entry_alloca(fe: FunctionEmitter, t: ir.Type) -> ir.Value:
-    """An `alloca` at the top of the function's entry block (one frame slot even when the call
-    site is inside a loop)."""
-    block = fe.fn.entry_basic_block
-    slot = ir.instructions.AllocaInstr(block, t, None, "")
-    slot.type = PTR  # opaque, like every other pointer here (llvmlite would type it `[n x i64]*`)
-    block.instructions.insert(0, slot)
-    if fe.b.block is block:
-        fe.b._anchor += 1  # the builder inserts at an index into the same list
-    return slot
 
 
 def _slot(b: ir.IRBuilder, ctx: ir.Value, k: int) -> ir.Value:
