@@ -16,10 +16,11 @@ Observers:
   deterministic subsample of at most 2^16 elements per tensor per batch, so one outlier does not
   stretch the scale of a whole tensor. The range never goes beyond min/max.
 
-The default is `minmax`: on the fixtures (`tools/quant_accuracy.py`) it is as good or better than
-percentile — the digits CNN loses no accuracy either way, and MobileNetV2 and the transformer block
-reach a higher SQNR with min/max, because clipping the rare large activations of a small network
-costs more than the coarser step spends on the many small ones (see README, "int8 quantization").
+The default is `percentile` (99.99), measured on the fixtures with `tools/quant_accuracy.py`: the
+digits CNN keeps its float accuracy with either observer (98.67 %), while percentile raises the
+SQNR of MobileNetV2 from 28.3 to 30.3 dB and of the transformer block from 35.8 to 36.6 dB — a few
+rare large activations (after residual adds, in attention) otherwise stretch a tensor's scale and
+cost every other value resolution; clipping those few costs less.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from graphc.dialects.resources import GraphProgram
 from graphc.errors import GraphcError
 
 OBSERVERS = ("minmax", "percentile")
-DEFAULT_OBSERVER = "minmax"
+DEFAULT_OBSERVER = "percentile"
 DEFAULT_PERCENTILE = 99.99
 RANGE_ATTR = "quant.range"
 ARG_RANGES_ATTR = "quant.arg_ranges"

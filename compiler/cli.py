@@ -184,8 +184,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="post-training static quantization (TFLite scheme): conv/matmul layers run in int8")  # fmt: skip
     p.add_argument("--calibration", metavar="SAMPLES.npz",
                    help="calibration inputs for --quantize, keyed by input name (N×shape or N×shape[1:])")  # fmt: skip
-    p.add_argument("--calibration-observer", choices=["minmax", "percentile"], default="minmax",
-                   help="how ranges are taken from the calibration run (default: minmax; percentile: 99.99)")  # fmt: skip
+    p.add_argument("--calibration-observer", choices=["minmax", "percentile"], default="percentile",
+                   help="how ranges are taken from the calibration run: percentile (99.99, default) or min/max")  # fmt: skip
     from graphc.dumps import add_compile_arguments
 
     add_compile_arguments(p)  # --dump-ir, --print-ir-*, --timing, --compile-to, --weights (resume)
