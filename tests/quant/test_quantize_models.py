@@ -10,7 +10,12 @@ import numpy as np
 import pytest
 
 import graphc
+from graphc.backends.registry import get_backend
 from graphc.calibration import QuantizeOptions, batches, observe
+from graphc.dialects.resources import GraphProgram
+from graphc.driver import compile_program, compile_to
+from graphc.passes import QUANTIZE_PIPELINE
+from graphc.pipeline import run_pipeline
 from graphc.dialects import quant as q
 from graphc.errors import GraphcError
 from graphc.testing import compare_outputs, load_fixture
@@ -25,10 +30,13 @@ def synthetic(shape, count, seed=1234):
 
 
 def compile_both(stem: str, samples, observer="percentile"):
+    """The model quantized once (one calibration), compiled for the cpu and reference backends."""
     fx = load_fixture(os.path.join(TF, stem))
-    options = QuantizeOptions(samples, observer)
-    cpu = graphc.compile(fx.model_path, "cpu", fx.input_shapes, quantize=options)
-    ref = graphc.compile(fx.model_path, "reference", fx.input_shapes, quantize=options)
+    program = compile_to(fx.model_path, "graph", fx.input_shapes)
+    QuantizeOptions(samples, observer).calibrate(program)
+    run_pipeline(program, QUANTIZE_PIPELINE, verify_each=True)
+    cpu, ref = (compile_program(GraphProgram(program.module.clone(), program.weights), get_backend(target),
+                                stage="graph") for target in ("cpu", "reference"))  # fmt: skip
     return fx, cpu, ref
 
 
@@ -43,7 +51,7 @@ def int8_layers(model) -> tuple[int, int]:
 def test_cpu_int8_model_matches_reference(stem, layers):
     fx = load_fixture(os.path.join(TF, stem))
     ((name, x),) = fx.inputs.items()
-    samples = DIGITS_CALIBRATION if stem == "digits_cnn" else {name: synthetic(x.shape[1:], 16)}
+    samples = DIGITS_CALIBRATION if stem == "digits_cnn" else {name: synthetic(x.shape[1:], 4)}
     fx, cpu, ref = compile_both(stem, samples)
     assert int8_layers(cpu) == (layers, 0)
     got, want = cpu.run(fx.inputs), ref.run(fx.inputs)
@@ -64,7 +72,7 @@ def test_digits_int8_accuracy_matches_float():
 
 def test_percentile_ranges_lie_within_minmax():
     fx = load_fixture(os.path.join(TF, "digits_cnn"))
-    program = graphc.driver.compile_to(fx.model_path, "graph", fx.input_shapes)
+    program = compile_to(fx.model_path, "graph", fx.input_shapes)
     inputs = batches(program, {"image": np.load(DIGITS_CALIBRATION)["image"][:64]})
     full = observe(program, inputs, "minmax")
     clipped = observe(program, inputs, "percentile")
