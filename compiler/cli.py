@@ -49,7 +49,7 @@ def cmd_compile(args: argparse.Namespace) -> int:
 
     shapes = dict(parse_shape_spec(s) for s in args.input_shape)
     if args.compile_to:
-        return cmd_compile_to(args, shapes, _names(args.inputs), _names(args.outputs))
+        return cmd_compile_to(args, shapes, _names(args.inputs), _names(args.outputs), _quantize_options(args))
     from graphc.passes import DEFAULT_PIPELINE, FUSION_PIPELINE
     from graphc.progress import Progress, pipeline_length
 

@@ -147,6 +147,7 @@ def compile_to(
     dumper: IRDumper | None = None,
     weights: str | os.PathLike | None = None,
     stats: CompileStats | None = None,
+    quantize: QuantizeOptions | None = None,
 ) -> GraphProgram:
     """The program after `stage` (`import`, `graph` or `fusion`; `graphc.dumps.STAGES`), for
     `--compile-to`: print it and save its weights to resume later."""
@@ -159,8 +160,10 @@ def compile_to(
     if STAGES.index(at) > STAGES.index(stage):
         raise GraphcError(f"the input is already past stage '{stage}' (it is at '{at}')",
                           source=os.fspath(model) if not isinstance(model, bytes) else None)  # fmt: skip
+    if quantize is not None and stage == "import":
+        raise GraphcError("--quantize needs --compile-to graph or fusion (quantization follows the graph passes)")
     _run_passes(program, at, stage, stats, pipeline=pipeline, verify_each=verify_each, before_pass=before_pass,
-                after_pass=after_pass, dumper=dumper)  # fmt: skip
+                after_pass=after_pass, dumper=dumper, quantize=quantize)  # fmt: skip
     return program
 
 

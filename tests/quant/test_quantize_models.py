@@ -101,6 +101,26 @@ def test_cli_quantize_report_and_ir_dump(tmp_path):
     assert ir.count("quant.quantize") == 2 and "graph.max_pool" in ir
 
 
+def test_cli_quantized_graph_stage_resumes(tmp_path):
+    """`--compile-to graph --quantize int8` dumps the quantized graph; compiling that dump gives the
+    same model as quantizing directly."""
+    model = os.path.join(TF, "digits_cnn.pb")
+    common = ["--input-shape", "image=8x8x8x1", "--quantize", "int8", "--calibration", DIGITS_CALIBRATION]
+    stage = tmp_path / "d.graph.mlir"
+    r = graphc_cli("compile", model, *common, "--compile-to", "graph", "-o", str(stage))
+    assert r.returncode == 0, r.stderr
+    assert "quant.conv2d" in stage.read_text() and "quant.range" in stage.read_text()
+    r = graphc_cli("compile", str(stage), "-o", str(tmp_path / "resumed.gcx"))
+    assert r.returncode == 0, r.stderr
+    r = graphc_cli("compile", model, *common, "-o", str(tmp_path / "direct.gcx"))
+    assert r.returncode == 0, r.stderr
+    x = load_fixture(os.path.join(TF, "digits_cnn")).inputs
+    resumed, direct = graphc.load(str(tmp_path / "resumed.gcx")), graphc.load(str(tmp_path / "direct.gcx"))
+    np.testing.assert_array_equal(resumed.run(x)["Identity"], direct.run(x)["Identity"])
+    r = graphc_cli("compile", model, *common, "--compile-to", "import", "-o", str(tmp_path / "i.mlir"))
+    assert r.returncode == 1 and "--quantize needs --compile-to graph or fusion" in r.stderr
+
+
 @pytest.mark.parametrize("extra, message", [
     (["--quantize", "int8"], "--quantize int8 needs --calibration"),
     (["--calibration", DIGITS_CALIBRATION], "--calibration needs --quantize int8"),
