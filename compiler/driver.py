@@ -16,12 +16,13 @@ from xdsl.utils.exceptions import VerifyException
 
 from graphc.backends.base import BackendOutput
 from graphc.backends.registry import get_backend
+from graphc.calibration import QuantizeOptions
 from graphc.dialects import dtypes
 from graphc.dialects.resources import GraphProgram
 from graphc.dumps import STAGES, IRDumper, load_stage
 from graphc.errors import GraphcError
 from graphc.frontends import import_model
-from graphc.passes import DEFAULT_PIPELINE, FUSION_PIPELINE
+from graphc.passes import DEFAULT_PIPELINE, FUSION_PIPELINE, QUANTIZE_PIPELINE
 from graphc.passes.fusion_cost_model import Cost, unfused_cost
 from graphc.pipeline import PipelineReport, run_pipeline
 from graphc.runtime import LoadedModel
@@ -82,8 +83,10 @@ def compile(
     dumper: IRDumper | None = None,
     weights: str | os.PathLike | None = None,
     progress: Callable[[str], None] | None = None,
+    quantize: QuantizeOptions | None = None,
 ) -> CompiledModel:
     """`fusion`: run `FUSION_PIPELINE` after `pipeline` (default: when the backend supports regions).
+    `quantize`: post-training int8 quantization (calibrate on its samples, then `QUANTIZE_PIPELINE`).
 
     `model` may be a `.mlir` file dumped by `--dump-ir`/`--compile-to` (possibly edited): compilation
     resumes from its stage (`graphc.dumps.load_stage`), with weights from `weights` (an `.npz` keyed by
@@ -100,7 +103,7 @@ def compile(
     stats.stages["parse"] = time.perf_counter() - start
     return compile_program(program, backend, stats, pipeline=pipeline, verify_each=verify_each, after_pass=after_pass,
                            fusion=fusion, before_pass=before_pass, dumper=dumper, stage=stage,
-                           progress=progress)  # fmt: skip
+                           progress=progress, quantize=quantize)  # fmt: skip
 
 
 def is_mlir_input(model) -> bool:
@@ -144,6 +147,7 @@ def compile_to(
     dumper: IRDumper | None = None,
     weights: str | os.PathLike | None = None,
     stats: CompileStats | None = None,
+    quantize: QuantizeOptions | None = None,
 ) -> GraphProgram:
     """The program after `stage` (`import`, `graph` or `fusion`; `graphc.dumps.STAGES`), for
     `--compile-to`: print it and save its weights to resume later."""
@@ -156,16 +160,19 @@ def compile_to(
     if STAGES.index(at) > STAGES.index(stage):
         raise GraphcError(f"the input is already past stage '{stage}' (it is at '{at}')",
                           source=os.fspath(model) if not isinstance(model, bytes) else None)  # fmt: skip
+    if quantize is not None and stage == "import":
+        raise GraphcError("--quantize needs --compile-to graph or fusion (quantization follows the graph passes)")
     _run_passes(program, at, stage, stats, pipeline=pipeline, verify_each=verify_each, before_pass=before_pass,
-                after_pass=after_pass, dumper=dumper)  # fmt: skip
+                after_pass=after_pass, dumper=dumper, quantize=quantize)  # fmt: skip
     return program
 
 
 def _run_passes(program: GraphProgram, at: str, upto: str, stats: CompileStats, *, pipeline: str, verify_each: bool,
                 before_pass: Callable | None, after_pass: Callable | None, dumper: IRDumper | None,
-                progress: Callable[[str], None] | None = None) -> None:  # fmt: skip
+                progress: Callable[[str], None] | None = None, quantize: QuantizeOptions | None = None) -> None:  # fmt: skip
     """Runs the pipelines that take `program` from stage `at` to stage `upto` (the graph pipeline
-    runs again on `graph`-stage IR: its passes are idempotent), numbering passes across them."""
+    runs again on `graph`-stage IR: its passes are idempotent), numbering passes across them.
+    With `quantize`, calibration and `QUANTIZE_PIPELINE` follow the graph pipeline."""
     announce = (lambda index, module_pass, module: progress(module_pass.name)) if progress else None
     befores = [h for h in (before_pass, dumper.before_pass if dumper else None, announce) if h]
     afters = [h for h in (after_pass, dumper.after_pass if dumper else None) if h]
@@ -179,10 +186,21 @@ def _run_passes(program: GraphProgram, at: str, upto: str, stats: CompileStats, 
         pipelines = [pipeline] if at != "fusion" and upto != "import" else []
         if upto == "fusion" and at != "fusion":
             pipelines.append(FUSION_PIPELINE)
+    if quantize is not None:
+        if at == "fusion":
+            raise GraphcError("cannot quantize a fusion-stage input: quantize the model or a graph-stage dump")
+        if upto != "import":
+            pipelines.insert(1, QUANTIZE_PIPELINE)
     for spec in pipelines:
         offset = len(stats.passes.timings)
         if spec == FUSION_PIPELINE:
             stats.unfused = unfused_cost(program.main.body.block.ops)
+        if spec == QUANTIZE_PIPELINE:
+            calibration_start = time.perf_counter()
+            if progress is not None:
+                progress("calibration")
+            quantize.calibrate(program)
+            stats.stages["calibration"] = time.perf_counter() - calibration_start
         hooks = {}
         if befores:
             hooks["before_pass"] = lambda i, p, m, o=offset: [h(o + i, p, m) for h in befores]
@@ -208,6 +226,7 @@ def compile_program(
     dumper: IRDumper | None = None,
     stage: str = "import",
     progress: Callable[[str], None] | None = None,
+    quantize: QuantizeOptions | None = None,
 ) -> CompiledModel:
     """`stage`: where `program` is (`import`, `graph` or `fusion`, see `compile_to`); `progress` is
     called with each stage's name as it starts (`graphc.progress`)."""
@@ -215,7 +234,8 @@ def compile_program(
     start = time.perf_counter()
     use_fusion = getattr(backend, "supports_fusion", False) if fusion is None else fusion
     _run_passes(program, stage, "fusion" if use_fusion else "graph", stats, pipeline=pipeline, verify_each=verify_each,
-                before_pass=before_pass, after_pass=after_pass, dumper=dumper, progress=progress)  # fmt: skip
+                before_pass=before_pass, after_pass=after_pass, dumper=dumper, progress=progress,
+                quantize=quantize)  # fmt: skip
     try:
         program.module.verify()
     except VerifyException as err:

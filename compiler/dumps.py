@@ -297,14 +297,15 @@ def dumper_from_args(args) -> IRDumper | None:
     return dumper if dumper.active else None
 
 
-def cmd_compile_to(args, shapes, inputs, outputs) -> int:
-    """`graphc compile … --compile-to=STAGE`: the stage's MLIR text and its weights."""
+def cmd_compile_to(args, shapes, inputs, outputs, quantize=None) -> int:
+    """`graphc compile … --compile-to=STAGE`: the stage's MLIR text and its weights (`quantize`:
+    `--quantize int8`'s options; the graph stage is then the quantized graph)."""
     from graphc.driver import CompileStats, compile_to
 
     stats = CompileStats()
     program = compile_to(args.model, args.compile_to, shapes, inputs=inputs, outputs=outputs,
                          verify_each=args.verify_each, dumper=dumper_from_args(args), weights=args.weights,
-                         stats=stats)  # fmt: skip
+                         stats=stats, quantize=quantize)  # fmt: skip
     out = args.output or os.path.splitext(os.path.basename(os.fspath(args.model)))[0] + f".{args.compile_to}.mlir"
     weights_out = default_weights_path(out)
     try:
