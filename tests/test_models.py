@@ -13,7 +13,9 @@ import graphc
 from graphc.testing import compare_outputs, load_fixture
 
 FIXTURES = os.path.join(os.path.dirname(__file__), "fixtures", "tf")
-NAMES = sorted(f[:-3] for f in os.listdir(FIXTURES) if f.endswith(".pb"))
+FAKE_QUANTIZED = {"op_fakequant", "fakequant_cnn"}
+"""Checked at quantization tolerances (one step of the output's grid) in tests/frontends/test_tf_fakequant.py."""
+NAMES = sorted(f[:-3] for f in os.listdir(FIXTURES) if f.endswith(".pb") and f[:-3] not in FAKE_QUANTIZED)
 TARGETS = ["cpu", "reference"]
 
 

@@ -169,11 +169,17 @@ def _qlinear_matmul(ctx: OnnxConverter, node: OnnxNode, inputs):
     need(node, inputs, 0, 1, 3, 4, 6)
     a, a_scale, a_zp, b, b_scale, b_zp, y_scale = inputs[:7]
     y_zp = inputs[7] if len(inputs) > 7 else None
-    acc = matmul(ctx, _centered(ctx, a, a_zp), _centered(ctx, b, b_zp))
-    scalars = [ctx.reshape(s, []) for s in (a_scale, b_scale, y_scale) if ctx.size(s) == 1]
-    if len(scalars) != 3:
-        raise NodeError("per-axis scales are not supported by QLinearMatMul here; give scalar scales")
-    return [_requantize(ctx, acc, _multiplier(ctx, *scalars), y_zp, ctx.element(a))]
+    """a's scale and zero point per row of a (axis -2) or per tensor, b's per column (axis -1) or per
+    tensor; the output's per tensor."""
+    if ctx.size(y_scale) != 1 or (y_zp is not None and ctx.size(y_zp) != 1):
+        raise NodeError("the output's scale and zero point must be scalars (per tensor)")
+    acc = matmul(ctx, _centered(ctx, a, a_zp, -2), _centered(ctx, b, b_zp, -1))
+    rank = ctx.rank(acc)
+    a_scale = ctx.reshape(a_scale, [] if ctx.size(a_scale) == 1 else [ctx.size(a_scale), 1])
+    b_scale = ctx.reshape(b_scale, [] if ctx.size(b_scale) == 1 else [ctx.size(b_scale)])
+    if rank < 2 and (ctx.rank(a_scale) or ctx.rank(b_scale)):
+        raise NodeError("per-row/per-column scales need 2-d operands")
+    return [_requantize(ctx, acc, _multiplier(ctx, a_scale, b_scale, ctx.reshape(y_scale, [])), y_zp, ctx.element(a))]
 
 
 def _conv_integer(ctx: OnnxConverter, node: OnnxNode, x: SSAValue, w: SSAValue, x_zp, w_zp, bias) -> SSAValue:
