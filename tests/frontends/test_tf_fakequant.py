@@ -7,15 +7,18 @@ Fixtures (written by `tools/make_tf_fixtures.py` with TensorFlow's own outputs):
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 import graphc
+from graphc.driver import load_program
 from graphc.frontends.errors import FrontendError
 from graphc.frontends.tensorflow import import_graphdef
 from graphc.frontends.tf_ops_quant import nudge
+from graphc.pipeline import run_pipeline
 from graphc.testing import load_fixture
 
 from graphdef_builder import GraphBuilder
@@ -93,6 +96,19 @@ def test_fakequant_cnn_matches_tensorflow(target):
     step = _logits_step()
     steps = np.abs(got.astype(np.float64) - ref) / step
     assert steps.max() <= 1 + 1e-3, f"{np.count_nonzero(steps > 1e-3)} of {ref.size} differ; worst {steps.max():.2f} steps"
+
+
+def test_fakequant_cnn_runs_as_int8_layers():
+    """Both convolutions and the dense layer become quant.conv2d / quant.matmul with requantize; the
+    weights are int8 constants (fake-quantized at import), the only float ops left are the input's
+    quantize and the logits' dequantize."""
+    fx = load_fixture(str(FIXTURES / "fakequant_cnn"))
+    program, _ = load_program(fx.model_path, fx.input_shapes)
+    run_pipeline(program)
+    ops = Counter(op.name for op in program.module.walk())
+    assert (ops["quant.conv2d"], ops["quant.matmul"], ops["quant.requantize"]) == (2, 1, 3)
+    assert ops["graph.conv2d"] == ops["graph.matmul"] == 0
+    assert (ops["quant.quantize"], ops["quant.dequantize"]) == (1, 1)
 
 
 def _fake_quant_graph(op: str, **attrs) -> bytes:
