@@ -17,15 +17,12 @@ import numpy as np
 import pytest
 
 import graphc
-from graphc.testing import compare_outputs, load_fixture
+from graphc.testing import compare_outputs, is_quantized_fixture, load_fixture
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "onnx"
 TF_FIXTURES = FIXTURES.parent / "tf"
 NAMES = sorted(p.stem for p in FIXTURES.glob("*.onnx"))
-QUANTIZED = sorted(n for n in NAMES if n.endswith(("_qdq", "_qop")))
-"""Pre-quantized models (tools/quantize_onnx_models.py): matched at quantization tolerances in
-test_onnx_quantized.py, since onnxruntime requantizes in float where graphc uses fixed point."""
-FLOAT_MODELS = [n for n in NAMES if n not in QUANTIZED]
+FLOAT_MODELS = [n for n in NAMES if not is_quantized_fixture(str(FIXTURES / n))]  # quantized: test_onnx_quantized.py
 TARGETS = ["cpu", "reference"]
 
 

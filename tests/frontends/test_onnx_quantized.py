@@ -28,10 +28,10 @@ from onnx import numpy_helper
 import graphc
 from graphc.driver import load_program
 from graphc.pipeline import run_pipeline
-from graphc.testing import load_fixture
+from graphc.testing import is_quantized_fixture, load_fixture
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "onnx"
-NAMES = sorted(p.stem for p in FIXTURES.glob("*.onnx") if p.stem.endswith(("_qdq", "_qop")))
+NAMES = sorted(p.stem for p in FIXTURES.glob("*.onnx") if is_quantized_fixture(str(p.with_suffix(""))))
 TARGETS = ["cpu", "reference"]
 
 
