@@ -67,6 +67,7 @@ def cmd_compile(args: argparse.Namespace) -> int:
             dumper=dumper_from_args(args),
             weights=args.weights,
             progress=progress.step,
+            quantize=_quantize_options(args),
         )
     finally:
         progress.close()
@@ -78,7 +79,7 @@ def cmd_compile(args: argparse.Namespace) -> int:
         kernels = len(model.artifact.schedule)
         print(f"wrote {out} ({args.target}, {kernels} kernels, {os.path.getsize(out)} bytes)")
     if args.report:
-        from graphc.report import kernel_report, layout_report, memory_report
+        from graphc.report import kernel_report, layout_report, memory_report, quant_report
 
         print(kernel_report(model.program, model.stats.unfused))
         memory = memory_report(model.artifact.meta)
@@ -87,7 +88,22 @@ def cmd_compile(args: argparse.Namespace) -> int:
         layout = layout_report(model.program)
         if layout:
             print(layout)
+        quant = quant_report(model.program)
+        if quant:
+            print(quant)
     return 0
+
+
+def _quantize_options(args: argparse.Namespace):
+    if args.quantize is None:
+        if args.calibration is not None:
+            raise GraphcError("--calibration needs --quantize int8")
+        return None
+    from graphc.calibration import QuantizeOptions
+
+    if args.calibration is None:
+        raise GraphcError("--quantize int8 needs --calibration samples.npz (inputs to calibrate the ranges on)")
+    return QuantizeOptions(args.calibration, args.calibration_observer, scheme=args.quantize)
 
 
 def _read_npz(path: str) -> dict[str, np.ndarray]:
@@ -164,6 +180,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--report", action="store_true",
                    help="print the kernels (fusion regions and the ops in them) and bytes moved fused vs unfused")  # fmt: skip
     p.add_argument("-q", "--quiet", action="store_true")
+    p.add_argument("--quantize", choices=["int8"],
+                   help="post-training static quantization (TFLite scheme): conv/matmul layers run in int8")  # fmt: skip
+    p.add_argument("--calibration", metavar="SAMPLES.npz",
+                   help="calibration inputs for --quantize, keyed by input name (N×shape or N×shape[1:])")  # fmt: skip
+    p.add_argument("--calibration-observer", choices=["minmax", "percentile"], default="percentile",
+                   help="how ranges are taken from the calibration run: percentile (99.99, default) or min/max")  # fmt: skip
     from graphc.dumps import add_compile_arguments
 
     add_compile_arguments(p)  # --dump-ir, --print-ir-*, --timing, --compile-to, --weights (resume)

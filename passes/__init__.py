@@ -15,6 +15,7 @@ from graphc.passes.canonicalize import CanonicalizePass
 from graphc.passes.decompose import DecomposePass
 from graphc.passes.eliminate_dead_code import EliminateDeadCodePass
 from graphc.passes.fold_constants import FoldConstantsPass
+from graphc.passes.fold_qdq import FoldQDQPass
 from graphc.passes.fuse_elementwise import FuseElementwisePass
 from graphc.passes.fuse_epilogues import FuseEpiloguesPass
 from graphc.passes.fuse_pad_into_conv import FusePadIntoConvPass
@@ -25,6 +26,7 @@ from graphc.passes.fuse_siblings import FuseSiblingsPass
 from graphc.passes.infer_shapes import InferShapesPass
 from graphc.passes.layout import OptimizeLayoutPass
 from graphc.passes.lower_quant import LowerQuantPass
+from graphc.passes.quantize_int8 import QuantizeInt8Pass
 from graphc.passes.recognize_qdq import RecognizeQdqPass
 from graphc.passes.unfuse import UnfusePass
 
@@ -37,6 +39,8 @@ ALL_PASSES: list[type[ModulePass]] = [
     DecomposePass,
     OptimizeLayoutPass,
     LowerQuantPass,
+    QuantizeInt8Pass,
+    FoldQDQPass,
     FusePadIntoConvPass,
     FuseEpiloguesPass,
     FuseReductionsPass,
@@ -101,6 +105,7 @@ DEFAULT_PIPELINE = ",".join(
         "eliminate-dead-code",
         "canonicalize-graph",
         "recognize-qdq",  # dequantize → conv/matmul → quantize as int8 layers (before weights fold)
+        "fold-qdq",  # pre-quantized models: Q/DQ pairs between int8 ops fold, data movement on int8
         "fold-constants",
         "decompose",
         "fold-constants",
@@ -113,6 +118,15 @@ DEFAULT_PIPELINE = ",".join(
 LOWER_QUANT_PIPELINE = "lower-quant,fold-constants,eliminate-dead-code"
 """Appended to the graph pipeline for a backend without int8 kernels (no `supports_quant`) when the
 program has quant ops: they become graph ops with the same integer results."""
+
+QUANTIZE_PIPELINE = ",".join(
+    [
+        "quantize-int8",  # calibrated float conv/matmul layers → quant ops with Q/DQ at their edges
+        "fold-qdq",  # Q/DQ pairs between int8 ops fold away; data movement runs on int8
+        "eliminate-dead-code",
+    ]
+)
+"""Runs after `DEFAULT_PIPELINE` and calibration (`graphc.calibration`) for `--quantize int8`."""
 
 FUSION_PIPELINE = ",".join(
     [
