@@ -12,6 +12,7 @@ committed float fixture, with weights int8 symmetric per output channel:
 * `digits_cnn_qdq` — `digits_cnn.onnx` in QDQ format (QuantizeLinear/DequantizeLinear around float
   ops), int8 activations. Calibration: the first 64 images of the TF fixture's held-out test set
   (`tests/fixtures/tf/digits_cnn_testset.npz`), which the stored 8 inputs are not among.
+* `digits_cnn_qdq_uint8` — the same with uint8 activations (onnxruntime's CPU default for QDQ).
 * `digits_cnn_qop` — the same model in QOperator format, only Conv and MatMul quantized (so the file
   holds the standard QLinearConv/QLinearMatMul/QuantizeLinear/DequantizeLinear, not onnxruntime's
   com.microsoft QLinearAdd & co.), uint8 activations (onnxruntime's CPU default), so graphc's
@@ -81,6 +82,7 @@ class Recipe:
 
 RECIPES = {
     "digits_cnn_qdq": Recipe("digits_cnn", QuantFormat.QDQ, QuantType.QInt8, "digits"),
+    "digits_cnn_qdq_uint8": Recipe("digits_cnn", QuantFormat.QDQ, QuantType.QUInt8, "digits"),
     "digits_cnn_qop": Recipe("digits_cnn", QuantFormat.QOperator, QuantType.QUInt8, "digits", ("Conv", "MatMul")),
     "resnet_nchw_qdq": Recipe("resnet_nchw", QuantFormat.QDQ, QuantType.QInt8, "normal"),
 }
