@@ -35,5 +35,9 @@ class Backend(Protocol):
     """Whether `compile` takes `fusion.region`s (then the driver runs `FUSION_PIPELINE` first and each
     region must become exactly one kernel; the region format is `graphc.dialects.fusion`'s
     docstring). A backend without the attribute gets plain graph ops."""
+    supports_quant: bool
+    """Whether `compile` takes the `quant` dialect's int8 ops (`graphc.dialects.quant`). A backend
+    without the attribute gets them lowered to graph ops with the same integer results
+    (`lower-quant`)."""
 
     def compile(self, program: GraphProgram) -> BackendOutput: ...

@@ -22,7 +22,8 @@ from graphc.dialects.resources import GraphProgram
 from graphc.dumps import STAGES, IRDumper, load_stage
 from graphc.errors import GraphcError
 from graphc.frontends import import_model
-from graphc.passes import DEFAULT_PIPELINE, FUSION_PIPELINE, QUANTIZE_PIPELINE
+from graphc.passes import DEFAULT_PIPELINE, FUSION_PIPELINE, LOWER_QUANT_PIPELINE, QUANTIZE_PIPELINE
+from graphc.passes.lower_quant import has_quant_ops
 from graphc.passes.fusion_cost_model import Cost, unfused_cost
 from graphc.pipeline import PipelineReport, run_pipeline
 from graphc.runtime import LoadedModel
@@ -232,6 +233,8 @@ def compile_program(
     called with each stage's name as it starts (`graphc.progress`)."""
     stats = stats or CompileStats()
     start = time.perf_counter()
+    if stage != "fusion" and not getattr(backend, "supports_quant", False) and has_quant_ops(program.module):
+        pipeline = f"{pipeline},{LOWER_QUANT_PIPELINE}"  # int8 ops as graph ops for this backend
     use_fusion = getattr(backend, "supports_fusion", False) if fusion is None else fusion
     _run_passes(program, stage, "fusion" if use_fusion else "graph", stats, pipeline=pipeline, verify_each=verify_each,
                 before_pass=before_pass, after_pass=after_pass, dumper=dumper, progress=progress,

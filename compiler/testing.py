@@ -44,6 +44,16 @@ class Fixture:
         return os.path.basename(self.stem)
 
 
+def is_quantized_fixture(stem: str) -> bool:
+    """Whether the fixture's model is quantized (TensorFlow FakeQuant* ops, or an ONNX model from
+    onnxruntime's quantizer). graphc requantizes with TFLite's fixed-point multiplier where the
+    framework uses float arithmetic, so such outputs may differ by one quantization step: they are
+    checked by their own tests (`tests/frontends/test_*quant*.py`), not at the float tolerance."""
+    with open(stem + ".json") as f:
+        meta = json.load(f)
+    return "quantizer" in meta or any(op.startswith("FakeQuant") for op in meta.get("op_types", []))
+
+
 def load_fixture(stem: str, model_suffix: str = ".pb") -> Fixture:
     with open(stem + ".json") as f:
         meta = json.load(f)

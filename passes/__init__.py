@@ -25,16 +25,20 @@ from graphc.passes.fuse_remaining import FuseRemainingPass
 from graphc.passes.fuse_siblings import FuseSiblingsPass
 from graphc.passes.infer_shapes import InferShapesPass
 from graphc.passes.layout import OptimizeLayoutPass
+from graphc.passes.lower_quant import LowerQuantPass
 from graphc.passes.quantize_int8 import QuantizeInt8Pass
+from graphc.passes.recognize_qdq import RecognizeQdqPass
 from graphc.passes.unfuse import UnfusePass
 
 ALL_PASSES: list[type[ModulePass]] = [
     InferShapesPass,
     CanonicalizePass,
     EliminateDeadCodePass,
+    RecognizeQdqPass,
     FoldConstantsPass,
     DecomposePass,
     OptimizeLayoutPass,
+    LowerQuantPass,
     QuantizeInt8Pass,
     FoldQDQPass,
     FusePadIntoConvPass,
@@ -100,6 +104,8 @@ DEFAULT_PIPELINE = ",".join(
         "infer-shapes",
         "eliminate-dead-code",
         "canonicalize-graph",
+        "recognize-qdq",  # dequantize → conv/matmul → quantize as int8 layers (before weights fold)
+        "fold-qdq",  # pre-quantized models: Q/DQ pairs between int8 ops fold, data movement on int8
         "fold-constants",
         "decompose",
         "fold-constants",
@@ -108,6 +114,10 @@ DEFAULT_PIPELINE = ",".join(
         "eliminate-dead-code",
     ]
 )
+
+LOWER_QUANT_PIPELINE = "lower-quant,fold-constants,eliminate-dead-code"
+"""Appended to the graph pipeline for a backend without int8 kernels (no `supports_quant`) when the
+program has quant ops: they become graph ops with the same integer results."""
 
 QUANTIZE_PIPELINE = ",".join(
     [

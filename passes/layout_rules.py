@@ -6,7 +6,8 @@ value says how it is stored: `stored = transpose(logical, σ)`, so stored axis i
 
 - `AGNOSTIC`: computes the same thing on any axis order, provided every same-rank operand and the
   result share one label and the axis attributes are renamed (elementwise ops, casts, select,
-  keepdims reductions, softmax, cumsum, concat, pad, slice, reverse, broadcast_to). Lower-rank
+  keepdims reductions, softmax, cumsum, concat, pad, slice, reverse, broadcast_to, and the
+  `quant` dialect's quantize/dequantize/requantize, per axis too). Lower-rank
   operands broadcast against the result: they are first given leading unit axes (numpy's rule),
   then stored in the result's label. `graph.batch_norm` normalizes its last axis, so it only takes
   labels that keep the last axis last.
@@ -26,6 +27,7 @@ from xdsl.dialects.builtin import DenseArrayBase
 from xdsl.ir import Attribute, Operation
 
 from graphc.dialects import graph as g
+from graphc.dialects import quant as q
 
 Perm = tuple[int, ...]
 
@@ -37,6 +39,7 @@ _CUMULATIVE = getattr(g, "Cumulative", g.CumsumOp)
 _SAME_LABEL_OPS = (
     g.ElementwiseUnary, g.CastOp, g.ElementwiseBinary, g.SelectOp, g.Normalization, _CUMULATIVE,
     g.ConcatOp, g.PadOp, g.SliceOp, g.ReverseOp, g.BroadcastToOp, g.BatchNormOp,
+    q.QuantizeOp, q.DequantizeOp, q.RequantizeOp,
 )  # fmt: skip
 
 
@@ -140,6 +143,8 @@ def relabeled_attributes(op: Operation, label: Perm) -> dict[str, Attribute]:
     if isinstance(op, g.Reduction | g.ReverseOp):
         attrs["axes"] = g.ints_attr(sorted(position[a] for a in g.get_ints(attrs, "axes")))
     elif isinstance(op, g.ArgReduction | g.Normalization | _CUMULATIVE | g.ConcatOp):
+        attrs["axis"] = g.int_attr(position[g.get_int(attrs, "axis")])
+    elif isinstance(op, q.QuantizeOp | q.DequantizeOp | q.RequantizeOp) and "axis" in attrs:  # per-axis parameters
         attrs["axis"] = g.int_attr(position[g.get_int(attrs, "axis")])
     elif isinstance(op, g.PadOp):
         for key in ("low", "high", "interior"):

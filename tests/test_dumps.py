@@ -17,8 +17,9 @@ from graphc.testing import load_fixture, tolerance_violation
 FIXTURES = os.path.join(os.path.dirname(__file__), "fixtures", "tf")
 DIGITS = os.path.join(FIXTURES, "digits_cnn")
 
-GRAPH_PASSES = ["infer-shapes", "eliminate-dead-code", "canonicalize-graph", "fold-constants", "decompose",
-                "fold-constants", "optimize-layout", "canonicalize-graph", "eliminate-dead-code"]  # fmt: skip
+GRAPH_PASSES = ["infer-shapes", "eliminate-dead-code", "canonicalize-graph", "recognize-qdq", "fold-qdq",
+                "fold-constants", "decompose", "fold-constants", "optimize-layout", "canonicalize-graph",
+                "eliminate-dead-code"]  # fmt: skip
 FUSION_PASSES = ["fuse-pad-into-conv", "fuse-epilogues", "fuse-reductions", "fuse-producers", "fuse-elementwise",
                  "fuse-siblings", "fuse-remaining"]  # fmt: skip
 HEADER = re.compile(r"^// -----// IR Dump (Before|After) (\S+) \((\d+)\) //----- //$", re.M)
@@ -89,7 +90,7 @@ def test_dump_ir_reference_target_dumps_its_graph(tmp_path, digits):
                "-o", tmp_path / "a.gcx", "-q")  # fmt: skip
     assert r.returncode == 0, r.stderr
     files = dump_files(tmp_path / "d")
-    assert "17-reference-graph.mlir" in files and "weights.npz" in files
+    assert "19-reference-graph.mlir" in files and "weights.npz" in files
 
 
 def test_dumps_are_deterministic(tmp_path, digits):
@@ -109,7 +110,7 @@ def test_dumps_are_deterministic(tmp_path, digits):
         assert (tmp_path / one).read_bytes() == (tmp_path / two).read_bytes(), name
 
 
-@pytest.mark.parametrize("stage_file", ["09-eliminate-dead-code.mlir", "16-fuse-remaining.mlir", "00-import.mlir"])
+@pytest.mark.parametrize("stage_file", ["11-eliminate-dead-code.mlir", "18-fuse-remaining.mlir", "00-import.mlir"])
 def test_round_trip_edit_a_dump_and_resume(tmp_path, digits, stage_file):
     """Dump every stage, double the model's output by editing one dump, resume, run, compare with TF × 2."""
     fixture, shape = digits
@@ -124,10 +125,10 @@ def test_round_trip_edit_a_dump_and_resume(tmp_path, digits, stage_file):
                tmp_path / "resumed")  # fmt: skip
     assert r.returncode == 0, r.stderr
     resumed = dump_files(tmp_path / "resumed")
-    if stage_file.startswith("16-"):  # the fusion stage: no pass runs again
+    if stage_file.startswith("18-"):  # the fusion stage: no pass runs again
         assert resumed == ["00-fusion.mlir", "01-cpu-loops.mlir", "02-cpu-llvm.ll", "weights.npz"]
     else:
-        assert resumed[0] == "00-import.mlir" and "16-fuse-remaining.mlir" in resumed
+        assert resumed[0] == "00-import.mlir" and "18-fuse-remaining.mlir" in resumed
     got = run_artifact(tmp_path, tmp_path / "edited.gcx", fixture)
     assert_outputs(got, {k: 2 * v for k, v in fixture.outputs.items()})
 
@@ -175,8 +176,8 @@ def test_print_ir_after_regex_and_before(tmp_path, digits):
                "--print-ir-before", "decompose", "-o", tmp_path / "a.gcx", "-q")  # fmt: skip
     assert r.returncode == 0, r.stderr
     headers = HEADER.findall(r.stderr)
-    assert headers == [("Before", "decompose", "5"), ("After", "fuse-epilogues", "11"),
-                       ("After", "fuse-remaining", "16")]  # fmt: skip
+    assert headers == [("Before", "decompose", "7"), ("After", "fuse-epilogues", "13"),
+                       ("After", "fuse-remaining", "18")]  # fmt: skip
     assert r.stderr.count("builtin.module") == 3
     assert r.stdout == ""
 

@@ -10,10 +10,11 @@ import numpy as np
 import pytest
 
 import graphc
-from graphc.testing import compare_outputs, load_fixture
+from graphc.testing import compare_outputs, is_quantized_fixture, load_fixture
 
 FIXTURES = os.path.join(os.path.dirname(__file__), "fixtures", "tf")
-NAMES = sorted(f[:-3] for f in os.listdir(FIXTURES) if f.endswith(".pb"))
+NAMES = sorted(f[:-3] for f in os.listdir(FIXTURES)
+               if f.endswith(".pb") and not is_quantized_fixture(os.path.join(FIXTURES, f[:-3])))  # fmt: skip
 TARGETS = ["cpu", "reference"]
 
 

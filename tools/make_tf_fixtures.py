@@ -1125,6 +1125,102 @@ def op_const_dtypes() -> Fixture:
     )
 
 
+def op_fakequant() -> Fixture:
+    rng = reset_seeds()
+    x = normal(rng, (4, 6, 5)) * 3.0
+    x[0, 0] = [-6.0, 6.0, 0.0, 2.9, -0.7]  # range ends and a zero
+    inputs = [Input("x", (None, 6, 5), x)]
+    c = tf.constant
+    per_min = c([-1.0, -2.5, 0.2, -3.3, -0.01], tf.float32)
+    per_max = c([1.0, 0.5, 4.0, 3.3, 0.02], tf.float32)
+    outputs = [
+        ("FakeQuantWithMinMaxArgs(x, -6, 6)", lambda v: R.FakeQuantWithMinMaxArgs(inputs=v.x, min=-6.0, max=6.0)),
+        ("FakeQuantWithMinMaxArgs(x, -0.7, 2.9, num_bits=4, narrow_range) (nudged)",
+         lambda v: R.FakeQuantWithMinMaxArgs(inputs=v.x, min=-0.7, max=2.9, num_bits=4, narrow_range=True)),
+        ("FakeQuantWithMinMaxArgs(x, 0.3, 5) (min > 0 nudged to 0)",
+         lambda v: R.FakeQuantWithMinMaxArgs(inputs=v.x, min=0.3, max=5.0)),
+        ("FakeQuantWithMinMaxVars(x, -2.3, 1.7)",
+         lambda v: R.FakeQuantWithMinMaxVars(inputs=v.x, min=c(-2.3), max=c(1.7))),
+        ("FakeQuantWithMinMaxVars(x, -1.1, 3.3, num_bits=5, narrow_range)",
+         lambda v: R.FakeQuantWithMinMaxVars(inputs=v.x, min=c(-1.1), max=c(3.3), num_bits=5, narrow_range=True)),
+        ("FakeQuantWithMinMaxVars(x, -5, -1) (max < 0 nudged to 0)",
+         lambda v: R.FakeQuantWithMinMaxVars(inputs=v.x, min=c(-5.0), max=c(-1.0))),
+        ("FakeQuantWithMinMaxVarsPerChannel(x, 5 mins, 5 maxes)",
+         lambda v: R.FakeQuantWithMinMaxVarsPerChannel(inputs=v.x, min=per_min, max=per_max)),
+        ("FakeQuantWithMinMaxVarsPerChannel(x, ..., num_bits=7, narrow_range)",
+         lambda v: R.FakeQuantWithMinMaxVarsPerChannel(inputs=v.x, min=per_min, max=per_max, num_bits=7,
+                                                        narrow_range=True)),
+    ]  # fmt: skip
+    return op_fixture(
+        inputs,
+        "FakeQuantWithMinMaxArgs / FakeQuantWithMinMaxVars (scalar const ranges) / "
+        "FakeQuantWithMinMaxVarsPerChannel (last dimension) with num_bits 4-8, narrow_range, and ranges "
+        "TensorFlow nudges so that zero is exactly representable (including ranges that exclude zero).",
+        outputs,
+    )
+
+
+def fakequant_cnn() -> Fixture:
+    """A small CNN in TF's quantization-aware-training form (what tfmot's default 8-bit scheme
+    inserts): FakeQuantWithMinMaxVarsPerChannel (symmetric, narrow range) on conv weights,
+    FakeQuantWithMinMaxVars (symmetric, narrow range) on dense weights, FakeQuantWithMinMaxVars on activations
+    after each ReLU, FakeQuantWithMinMaxArgs on the input. Activation ranges are the min/max of the
+    float network over the stored inputs (a calibration, as QAT's moving averages would give)."""
+    rng = reset_seeds()
+    image = normal(rng, (4, 8, 8, 3))
+    inputs = [Input("image", (None, 8, 8, 3), image)]
+    w1 = (normal(rng, (3, 3, 3, 8)) * 0.4 * np.linspace(0.3, 1.5, 8)).astype(np.float32)
+    b1 = normal(rng, (8,)) * 0.1
+    w2 = (normal(rng, (3, 3, 8, 16)) * 0.2).astype(np.float32)
+    b2 = normal(rng, (16,)) * 0.1
+    w3 = (normal(rng, (4 * 4 * 16, 10)) * 0.1).astype(np.float32)
+    b3 = normal(rng, (10,)) * 0.1
+
+    def per_channel(w):  # symmetric, as tfmot's weight quantizers
+        bound = np.abs(w).max(axis=(0, 1, 2))
+        return R.FakeQuantWithMinMaxVarsPerChannel(inputs=w, min=tf.constant(-bound), max=tf.constant(bound),
+                                                   narrow_range=True)  # fmt: skip
+
+    def layers(x, fq):
+        x = fq("input", x)
+        y = tf.nn.relu(R.Conv2D(input=x, filter=per_channel(w1), strides=[1, 1, 1, 1], padding="SAME") + b1)
+        y = fq("conv1", y)
+        y = tf.nn.relu6(R.Conv2D(input=y, filter=per_channel(w2), strides=[1, 2, 2, 1], padding="SAME") + b2)
+        y = fq("conv2", y)
+        bound = np.abs(w3).max()
+        wq = R.FakeQuantWithMinMaxVars(inputs=w3, min=tf.constant(-bound), max=tf.constant(bound), narrow_range=True)
+        logits = R.MatMul(a=tf.reshape(y, [-1, 4 * 4 * 16]), b=wq) + b3
+        return fq("logits", logits)
+
+    ranges = {}
+
+    def observe(name, x):
+        ranges[name] = (float(tf.reduce_min(x)), float(tf.reduce_max(x)))
+        return x
+
+    layers(tf.constant(image), observe)
+
+    def fake_quant(name, x):
+        low, high = ranges[name]
+        if name == "input":
+            return R.FakeQuantWithMinMaxArgs(inputs=x, min=low, max=high)
+        return R.FakeQuantWithMinMaxVars(inputs=x, min=tf.constant(low), max=tf.constant(high))
+
+    return Fixture(
+        fn=lambda x: layers(x, fake_quant),
+        inputs=inputs,
+        description="Quantization-aware-training style CNN on (N, 8, 8, 3): FakeQuantWithMinMaxArgs(input) -> "
+        "Conv2D 3x3 (8, weights FakeQuantWithMinMaxVarsPerChannel symmetric narrow_range) + bias -> ReLU -> "
+        "FakeQuantWithMinMaxVars -> Conv2D 3x3/2 (16, per-channel fake-quant weights) + bias -> ReLU6 -> "
+        "FakeQuantWithMinMaxVars -> flatten -> MatMul (weights FakeQuantWithMinMaxVars symmetric narrow_range) + bias -> "
+        "FakeQuantWithMinMaxVars. Random weights (seed 0); activation ranges are the float network's min/max "
+        "on the stored inputs.",
+        output_descriptions=["fake-quantized logits (N, 10)"],
+        expect_ops=("FakeQuantWithMinMaxArgs", "FakeQuantWithMinMaxVars", "FakeQuantWithMinMaxVarsPerChannel",
+                    "Conv2D", "MatMul"),
+    )  # fmt: skip
+
+
 # ---------------------------------------------------------------------------------
 # Graphs graphc must reject
 # ---------------------------------------------------------------------------------
@@ -1217,6 +1313,8 @@ FIXTURES: dict[str, Callable[[], Fixture]] = {
     "op_cast_shape": op_cast_shape,
     "op_identity": op_identity,
     "op_const_dtypes": op_const_dtypes,
+    "op_fakequant": op_fakequant,
+    "fakequant_cnn": fakequant_cnn,
 }
 
 BAD_FIXTURES: dict[str, Callable[[], Fixture]] = {

@@ -22,6 +22,9 @@ class CpuBackend:
     executor = "graphc.runtime.native:NativeExecutor"
     supports_fusion = True
     """`lower_fusion` compiles every region kind (loop, reduction, matmul, conv, opaque) to one kernel."""
+    supports_quant = True
+    """quant.conv2d/quant.matmul are native int8 kernels (`lower_int8`), quantize/dequantize/requantize
+    element-wise ops."""
 
     def compile(self, program: GraphProgram) -> BackendOutput:
         code = compile_program(program)

@@ -22,6 +22,7 @@ class ReferenceBackend:
     name = "reference"
     executor = "graphc.backends.reference.executor:ReferenceExecutor"
     supports_fusion = True
+    supports_quant = True  # graphc.dialects.semantics runs quant ops (graphc.dialects.quant_arith)
 
     def compile(self, program: GraphProgram) -> BackendOutput:
         text = str(program.module).encode()

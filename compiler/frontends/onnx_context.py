@@ -289,6 +289,7 @@ class OnnxConverter(Converter):
         super().__init__(source, weights)
         self.onnx_node: OnnxNode | None = None
         self.arg_names: dict[SSAValue, str] = {}  # block argument -> graph input name
+        self.int8_values: dict[SSAValue, SSAValue] = {}  # uint8 tensor -> the int8 value it stores (q - 128)
 
     def static(self, inputs: Sequence[SSAValue | None], index: int, what: str | None = None) -> np.ndarray:
         label = what or (self.onnx_node.input_label(index) if self.onnx_node else f"#{index}")

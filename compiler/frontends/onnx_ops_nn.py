@@ -123,9 +123,13 @@ def _conv(ctx: OnnxConverter, node: OnnxNode, inputs):
     return [conv_operands(ctx, node, inputs[0], inputs[1], inputs[2] if len(inputs) > 2 else None)]
 
 
-def conv_operands(ctx: OnnxConverter, node: OnnxNode, x: SSAValue, w: SSAValue, bias: SSAValue | None) -> SSAValue:
-    """An ONNX Conv (attributes of `node`) of NCHW/NCL/NCDHW `x` with OIHW/OIL/OIDHW `w`."""
-    spatial = _spatial_rank(ctx, x, "convolution", most=3)
+def conv_operands(ctx: OnnxConverter, node: OnnxNode, x: SSAValue, w: SSAValue, bias: SSAValue | None,
+                  conv2d=None) -> SSAValue:  # fmt: skip
+    """An ONNX Conv (attributes of `node`) of NCHW/NCL/NCDHW `x` with OIHW/OIL/OIDHW `w`.
+
+    `conv2d(ctx, x, w, bias, strides, dilations, pads, groups)` makes the 2-d NCHW convolution
+    (default `conv_nchw`); with one given, 3-d convolutions are refused (they are sums of 2-d ones)."""
+    spatial = _spatial_rank(ctx, x, "convolution", most=3 if conv2d is None else 2)
     if spatial == 3:
         return _conv3d(ctx, node, x, w, bias)
     if ctx.rank(w) != spatial + 2:
@@ -146,7 +150,7 @@ def conv_operands(ctx: OnnxConverter, node: OnnxNode, x: SSAValue, w: SSAValue, 
     pads = _pads(node, spatial, (h, wd), (kh, kw), strides, dilations)
     if bias is not None and ctx.shape(bias) != (m,):
         raise NodeError(f"bias {bias.type} is not of shape [{m}]")
-    y = conv_nchw(ctx, x, w, bias, strides, dilations, pads, groups)
+    y = (conv2d or conv_nchw)(ctx, x, w, bias, strides, dilations, pads, groups)
     if spatial == 1:
         y = ctx.reshape(y, [ctx.shape(y)[0], ctx.shape(y)[1], ctx.shape(y)[3]])
     return y

@@ -15,7 +15,7 @@ one-line `FrontendError`:
    are computed at compile time by evaluating the graph ops that produced them in numpy
    (`Converter.constant_of`); `Shape`/`Size`/`Rank` fold to constants since shapes are static.
 
-Converters per op type live in `tf_ops_math`, `tf_ops_nn`, `tf_ops_shape` and `tf_einsum`.
+Converters per op type live in `tf_ops_math`, `tf_ops_nn`, `tf_ops_quant`, `tf_ops_shape` and `tf_einsum`.
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ from graphc.frontends.tf_context import (
 )
 
 # The op modules register their converters on import.
-from graphc.frontends import tf_einsum, tf_ops_math, tf_ops_nn, tf_ops_shape  # noqa: F401,E402
+from graphc.frontends import tf_einsum, tf_ops_math, tf_ops_nn, tf_ops_quant, tf_ops_shape  # noqa: F401,E402
 from graphc.frontends.tf_ops_shape import PASS_THROUGH_OPS  # noqa: E402
 
 __all__ = ["import_graphdef", "inspect_graphdef", "supported_ops", "FrontendError"]

@@ -17,11 +17,12 @@ import numpy as np
 import pytest
 
 import graphc
-from graphc.testing import compare_outputs, load_fixture
+from graphc.testing import compare_outputs, is_quantized_fixture, load_fixture
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "onnx"
 TF_FIXTURES = FIXTURES.parent / "tf"
 NAMES = sorted(p.stem for p in FIXTURES.glob("*.onnx"))
+FLOAT_MODELS = [n for n in NAMES if not is_quantized_fixture(str(FIXTURES / n))]  # quantized: test_onnx_quantized.py
 TARGETS = ["cpu", "reference"]
 
 
@@ -54,7 +55,7 @@ KNOWN_FAILURES: dict[tuple[str, str], str] = {
 
 
 def model_cases():
-    for name in NAMES:
+    for name in FLOAT_MODELS:
         for target in TARGETS:
             reason = KNOWN_FAILURES.get((name, target))
             marks = [pytest.mark.xfail(strict=True, raises=AssertionError, reason=reason)] if reason else []

@@ -18,10 +18,11 @@ from graphc.dialects.semantics import evaluate_program
 from graphc.frontends import import_model
 from graphc.passes import FUSION_PIPELINE
 from graphc.pipeline import run_pipeline
-from graphc.testing import compare_outputs, load_fixture
+from graphc.testing import compare_outputs, is_quantized_fixture, load_fixture
 
 FIXTURES = os.path.join(os.path.dirname(__file__), "..", "fixtures", "tf")
-NAMES = sorted(n[:-3] for n in os.listdir(FIXTURES) if n.endswith(".pb"))
+NAMES = sorted(n[:-3] for n in os.listdir(FIXTURES)
+               if n.endswith(".pb") and not is_quantized_fixture(os.path.join(FIXTURES, n[:-3])))  # fmt: skip
 
 
 def fused(name):
