@@ -23,6 +23,12 @@ def _fusion():
     return Fusion
 
 
+def _systolic():
+    from graphc.dialects.systolic import Systolic
+
+    return Systolic
+
+
 def _passes() -> dict:
     from graphc.passes import ALL_PASSES
 
@@ -30,7 +36,7 @@ def _passes() -> dict:
 
 
 GRAPHC_UNIVERSE = Universe(
-    all_dialects={"graph": _graph, "fusion": _fusion},
+    all_dialects={"graph": _graph, "fusion": _fusion, "systolic": _systolic},
     all_passes={
         name: (lambda name=name: _passes()[name])
         for name in (
