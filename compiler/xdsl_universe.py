@@ -1,6 +1,6 @@
 """graphc's dialects and passes for the standard `xdsl-opt` tool (entry-point group `xdsl.universe`).
 
-After `pip install graphc`, `xdsl-opt dump.mlir` parses the `graph` and `fusion` dialects and
+After `pip install graphc`, `xdsl-opt dump.mlir` parses the `graph`, `fusion` and `quant` dialects and
 `xdsl-opt -p fold-constants dump.mlir` runs graphc passes (on IR whose constants are inline: weights
 in `dense_resource` need `graphc opt --weights`). Plugin passes (`graphc.passes`) are not added here:
 xDSL rejects duplicate names across universes, and a plugin may register itself.
@@ -23,6 +23,12 @@ def _fusion():
     return Fusion
 
 
+def _quant():
+    from graphc.dialects.quant import Quant
+
+    return Quant
+
+
 def _systolic():
     from graphc.dialects.systolic import Systolic
 
@@ -36,7 +42,7 @@ def _passes() -> dict:
 
 
 GRAPHC_UNIVERSE = Universe(
-    all_dialects={"graph": _graph, "fusion": _fusion, "systolic": _systolic},
+    all_dialects={"graph": _graph, "fusion": _fusion, "quant": _quant, "systolic": _systolic},
     all_passes={
         name: (lambda name=name: _passes()[name])
         for name in (

@@ -40,7 +40,9 @@ Elemental evaluation (shared by all templates). Every op of `ELEMENTAL_OPS` can 
 output element at a time: given an index into the op's result shape, its value comes from operand
 elements at derived indices —
 - elementwise ops (`ELEMENTWISE_OPS`): numpy broadcasting (an operand dimension of size 1, or a
-  missing leading dimension, is read at index 0), semantics as in `graphc.dialects.semantics`;
+  missing leading dimension, is read at index 0), semantics as in `graphc.dialects.semantics`.
+  `quant.quantize` / `quant.dequantize` / `quant.requantize` are elementwise too: their per-axis
+  parameters are immediates indexed by the element's coordinate along `axis`;
 - views (`VIEW_OPS`): the inverse index map — `reshape` linearises row-major then delinearises;
   `transpose`, `broadcast_to`, `slice` (start + i·stride), `reverse`; `pad` gives the pad value out
   of bounds and between interior elements (mirror modes reflect); `concat` picks the input by the
@@ -74,7 +76,9 @@ Kinds and templates:
   order: a backend may re-read an L1/L2-resident row instead (`reduction_plan(region)` gives each
   reduction's stage and merge partner). Softmax and layer norm are 2 sweeps, a lone reduction 1.
 - `matmul` / `conv` — exactly one root, `graph.matmul` / `graph.conv2d` (NHWC input, HWIO filter,
-  any groups: depthwise included), and three other kinds of ops, separated by `epilogue_plan(region)`:
+  any groups: depthwise included) or their int8 forms `quant.matmul` / `quant.conv2d` (i8 operands,
+  optional i32 bias operand, i32 accumulators; see `graphc.dialects.quant`), and three other kinds
+  of ops, separated by `epilogue_plan(region)`:
   - prologue: chains of `graph.reshape`/`transpose`/`broadcast_to`/`slice` from block arguments (or
     inline constants) to the root's operands, used by nothing else — operand views the backend
     reads through (e.g. while packing: a transposed K of attention, a time step sliced out of a
@@ -85,7 +89,10 @@ Kinds and templates:
     root-derived values of that same element count. They run per root output element at the same
     row-major linear index, in registers, before the store: bias add, batch-norm multiply-add, relu,
     relu6 (`relu` + `min` with 6), sigmoid/tanh/erf/gelu chains, residual add (the residual is an
-    operand read at the output's index), clamps. A reshape in the epilogue only renames the shape;
+    operand read at the output's index), clamps. A reshape in the epilogue only renames the shape.
+    After a `quant` root the epilogue is integer/quantized: `quant.requantize` (i32 → i8 with its
+    per-channel multipliers and fused activation clamp), `quant.dequantize` (i32 or i8 → f32) and
+    any elementwise integer or float ops, by the same rules;
   - side ops: elemental ops that depend neither on the root nor feed it and compute epilogue
     operands (e.g. `broadcast_to` of a bias), evaluated elementally at the index the epilogue reads.
   `shape` = the root result's shape. Every result is the root result or an epilogue value, stored
@@ -128,11 +135,12 @@ from xdsl.traits import HasParent, IsolatedFromAbove, IsTerminator, Pure
 from xdsl.utils.exceptions import VerifyException
 
 from graphc.dialects import graph as g
+from graphc.dialects import quant as q
 
 KINDS = ("loop", "reduction", "matmul", "conv", "opaque")
 
 ELEMENTWISE_OPS: tuple[type[Operation], ...] = (
-    g.ElementwiseUnary, g.ElementwiseBinary, g.SelectOp, g.CastOp,
+    g.ElementwiseUnary, g.ElementwiseBinary, g.SelectOp, g.CastOp, q.QuantizeOp, q.DequantizeOp, q.RequantizeOp,
 )  # fmt: skip
 """One output element from the same-index (broadcast) element of each operand."""
 
@@ -147,7 +155,12 @@ REDUCTION_OPS: tuple[type[Operation], ...] = (
     g.ReduceSumOp, g.ReduceMeanOp, g.ReduceMaxOp, g.ReduceMinOp, g.ReduceProdOp, g.ReduceAllOp, g.ReduceAnyOp,
 )  # fmt: skip
 PROLOGUE_OPS: tuple[type[Operation], ...] = (g.ReshapeOp, g.TransposeOp, g.BroadcastToOp, g.SliceOp)
-ROOT_OPS: dict[str, type[Operation]] = {"matmul": g.MatMulOp, "conv": g.Conv2DOp}
+ROOT_OPS: dict[str, tuple[type[Operation], ...]] = {
+    "matmul": (g.MatMulOp, q.MatMulOp),
+    "conv": (g.Conv2DOp, q.Conv2DOp),
+}
+"""The root op types of each kind: the float op and its int8 `quant` form (`graphc.dialects.quant`)."""
+ROOT_TYPES: tuple[type[Operation], ...] = tuple(t for types in ROOT_OPS.values() for t in types)
 
 INLINE_CONSTANT_LIMIT = 16
 """Inline constants with at most this many elements (or splats) are copied into region bodies."""
@@ -435,10 +448,11 @@ def epilogue_plan(region: RegionOp) -> EpiloguePlan:
 
 
 def _plan_epilogue(kind: str, compute: Sequence[Operation], outputs: Sequence[SSAValue]) -> EpiloguePlan:
-    root_type = ROOT_OPS[kind]
-    roots = [op for op in compute if isinstance(op, root_type)]
+    root_types = ROOT_OPS[kind]
+    roots = [op for op in compute if isinstance(op, root_types)]
     if len(roots) != 1:
-        raise VerifyException(f"a {kind} region has exactly one {root_type.name}, not {len(roots)}")
+        names = " or ".join(t.name for t in root_types)
+        raise VerifyException(f"a {kind} region has exactly one {names}, not {len(roots)}")
     (root,) = roots
     count = numel(root.results[0])
     inside = set(compute)

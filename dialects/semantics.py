@@ -22,6 +22,8 @@ from xdsl.ir import Operation, SSAValue
 from graphc.dialects import dtypes
 from graphc.dialects import fusion
 from graphc.dialects import graph as g
+from graphc.dialects import quant as q
+from graphc.dialects import quant_arith as qa
 from graphc.dialects.resources import GraphProgram, WeightStore, constant_value
 
 Array = Any
@@ -370,6 +372,41 @@ def _descending_key(x: np.ndarray) -> np.ndarray:
     if np.issubdtype(x.dtype, np.integer):
         return -(x.astype(np.int64))
     return np.nan_to_num(-x.astype(np.float64), nan=0.0, posinf=np.inf, neginf=-np.inf)
+
+
+# ---------------------------------------------------------------------------------------------
+# Quantized ops: all arithmetic is `graphc.dialects.quant_arith` (the one integer reference)
+# ---------------------------------------------------------------------------------------------
+
+
+@implements(q.QuantizeOp)
+def _quantize(xp, op, args):
+    p = q.quant_params(op)
+    return [qa.quantize(args[0], p.scale, p.zero_point, p.axis, xp)]
+
+
+@implements(q.DequantizeOp)
+def _dequantize(xp, op, args):
+    p = q.quant_params(op)
+    return [qa.dequantize(args[0], p.scale, p.zero_point, p.axis, xp)]
+
+
+@implements(q.RequantizeOp)
+def _requantize(xp, op, args):
+    p = q.requantize_params(op)
+    return [qa.requantize(args[0], p.multiplier, p.shift, p.output_zero_point, p.clamp_min, p.clamp_max, p.axis, xp)]
+
+
+@implements(q.Conv2DOp)
+def _quant_conv2d(xp, op, args):
+    x, w, *bias = args
+    return [qa.conv2d(x, w, bias[0] if bias else None, xp=xp, **q.conv_params(op))]
+
+
+@implements(q.MatMulOp)
+def _quant_matmul(xp, op, args):
+    a, b, *bias = args
+    return [qa.matmul(a, b, bias[0] if bias else None, xp=xp, **q.matmul_params(op))]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -383,10 +383,9 @@ def name_regions(block: Block) -> None:
 
 def default_kind(op: Operation) -> str:
     """The kind of a region holding just `op`."""
-    if isinstance(op, g.MatMulOp):
-        return "matmul"
-    if isinstance(op, g.Conv2DOp):
-        return "conv"
+    for kind, roots in f.ROOT_OPS.items():
+        if isinstance(op, roots):
+            return kind
     if isinstance(op, f.REDUCTION_OPS):
         return "reduction"
     if isinstance(op, f.ELEMENTAL_OPS):

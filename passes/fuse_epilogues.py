@@ -1,7 +1,8 @@
 """fuse-epilogues: a matmul or convolution and the elementwise chain after it, as one region.
 
 Takes: `graph` dialect, possibly with `fusion.region`s. Leaves: every plain `graph.matmul` /
-`graph.conv2d` in a `matmul` / `conv` region (its root), together with the consumers the cost model
+`graph.conv2d` (or int8 `quant.matmul` / `quant.conv2d`, whose `quant.requantize` joins as epilogue)
+in a `matmul` / `conv` region (its root), together with the consumers the cost model
 says to fuse: elementwise ops and reshapes that keep the root's element count — bias add, batch-norm
 scale and shift, relu, relu6 (`max`/`min` clamps), sigmoid/tanh/gelu chains, a residual add. Their
 other operands (bias, scale, the residual) become region operands. An epilogue value that is also
@@ -28,7 +29,7 @@ class FuseEpiloguesPass(FusionPass):
 
     def fuse(self, state: FusionState) -> None:
         for op in state.plain_ops():
-            if isinstance(op, g.MatMulOp | g.Conv2DOp):
+            if isinstance(op, f.ROOT_TYPES):
                 state.new_group(default_kind(op), [op])
 
         def candidates(group: Node):

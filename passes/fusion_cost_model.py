@@ -173,7 +173,7 @@ def evaluations(compute: Sequence[Operation], kind: str) -> dict[Operation, floa
 def _reads(user: Operation, index: int, user_evals: float) -> float:
     """Evaluations of operand `index` needed for `user_evals` evaluations of `user`."""
     operand = user.operands[index]
-    if isinstance(user, f.REDUCTION_OPS + (g.MatMulOp, g.Conv2DOp)):
+    if isinstance(user, f.REDUCTION_OPS + f.ROOT_TYPES):
         return float(numel(operand))
     if isinstance(user, f.WINDOW_OPS):
         kh, kw = g.get_ints(user.attributes, "window")

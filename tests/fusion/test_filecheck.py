@@ -2,7 +2,6 @@
 rule: input IR, and the IR the pass must produce) and fails if any of them fails."""
 
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -13,12 +12,11 @@ FILECHECK_DIR = Path(__file__).resolve().parents[1] / "filecheck"
 
 
 def _lit_command() -> list[str]:
+    """lit run by this interpreter: a `lit` found elsewhere on PATH (a pyenv shim, another venv)
+    would run another Python, whose lit.cfg PATH puts another `graphc` first."""
     script = Path(sys.executable).parent / "lit"
     if script.exists():
         return [str(script)]
-    found = shutil.which("lit")
-    if found:
-        return [found]
     return [sys.executable, "-c", "import sys, lit.main; sys.argv[0] = 'lit'; lit.main.main()"]
 
 
