@@ -17,13 +17,14 @@ from dataclasses import dataclass, field
 from xdsl.dialects import func
 from xdsl.dialects.builtin import ModuleOp
 from xdsl.ir import Block, Region, SSAValue
+from xdsl.utils.exceptions import VerifyException
 
 from graphc.backends.systolic.machine import Machine
-from graphc.backends.systolic.select import DeviceLayer, select
+from graphc.backends.systolic.select import DeviceLayer, select, split_epilogue
 from graphc.backends.systolic.tiling import build_layer
 from graphc.dialects import graph as g
 from graphc.dialects import systolic as s
-from graphc.dialects.fusion import RegionOp
+from graphc.dialects.fusion import RegionOp, analyze, inline, outline
 from graphc.dialects.resources import GraphProgram, WeightStore, constant_value, set_io_names
 from graphc.errors import GraphcError
 
@@ -47,6 +48,7 @@ def replace_device_regions(program: GraphProgram, machine: Machine) -> tuple[Mod
     for op in list(main.body.block.ops):
         if not isinstance(op, RegionOp):
             continue
+        op, epilogue = _split_epilogue(op)
         chosen = select(op)
         entry = {"name": op.region_name, "kind": op.kind_name}
         if isinstance(chosen, str):
@@ -65,7 +67,34 @@ def replace_device_regions(program: GraphProgram, machine: Machine) -> tuple[Mod
         op.results[0].replace_all_uses_with(layer.results[0])
         main.body.block.erase_op(op)
         placement.append({**entry, "where": "systolic", "why": "int8 GEMM" if chosen.conv is None else "int8 conv (im2col)"})
+        if epilogue is not None:
+            placement.append({"name": epilogue.region_name, "kind": "loop", "where": "host", "why": "epilogue past the requantize"})
     return module, placement
+
+
+def _split_epilogue(region: RegionOp) -> tuple[RegionOp, RegionOp | None]:
+    """A quantized layer whose fused epilogue goes on past its requantize becomes two regions: the
+    layer (views + root + requantize, for the array) and `<name>_epilogue`, a `loop` region of the
+    rest for the host. Regions that do not split that way come back unchanged."""
+    parts = split_epilogue(region)
+    if parts is None:
+        return region, None
+    head, tail = parts
+    tail_outputs = [r for op in tail for r in op.results if any(u.operation not in tail for u in r.uses)]
+    tail_outputs += [v for v in region.yield_op.values if v.owner in tail and v not in tail_outputs]
+    try:
+        analyze("loop", tail, tail_outputs)
+    except VerifyException:
+        return region, None
+    name, kind = region.region_name, region.kind_name
+    block = region.parent_block()
+    moved = inline(region)  # the same op objects, now in @main
+    layer = outline(head, kind, name)
+    epilogue = outline(tail, "loop", f"{name}_epilogue")
+    for op in moved:  # inline constants were copied into the new regions
+        if isinstance(op, g.ConstantOp) and not any(r.uses for r in op.results):
+            block.erase_op(op)
+    return layer, epilogue
 
 
 def _layer_op(layer: DeviceLayer, operands, machine: Machine) -> s.LayerOp:

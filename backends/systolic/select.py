@@ -77,6 +77,26 @@ def select(region: RegionOp) -> DeviceLayer | str:
                        g.get_int(attrs, "b_zero_point"), params)  # fmt: skip
 
 
+def split_epilogue(region: RegionOp) -> tuple[list, list] | None:
+    """For a quantized conv/matmul region whose epilogue is a `quant.requantize` of the root followed
+    by more elementwise work on its int8 result (dequantize → GELU → quantize, …): the body ops of
+    the device part (views, root, requantize) and of the host part (the rest). None otherwise."""
+    if region.kind_name not in ("conv", "matmul"):
+        return None
+    ops = region.compute_ops()
+    roots = [op for op in ops if isinstance(op, (q.Conv2DOp, q.MatMulOp))]
+    if len(roots) != 1:
+        return None
+    root = roots[0]
+    sources, views = _operand_sources(region, root)
+    users = [u.operation for u in root.results[0].uses]
+    if sources is None or len(users) != 1 or not isinstance(users[0], q.RequantizeOp):
+        return None
+    head = [op for op in ops if op in views or op is root or op is users[0]]
+    tail = [op for op in ops if op not in head]
+    return (head, tail) if tail else None
+
+
 def _operand_sources(region: RegionOp, root) -> tuple[list | None, set]:
     """Each root operand's region operand index (through row-major reshapes, which the array reads
     through for free) or inline constant; None when another view is in the way."""

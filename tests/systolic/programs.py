@@ -12,10 +12,10 @@ def conv_attrs(stride=1, pad=1, groups=1, zero_point=-3):
                 groups=g.int_attr(groups), input_zero_point=g.int_attr(zero_point))  # fmt: skip
 
 
-def int8_cnn(seed=0, size=10, host_pool=True):
+def int8_cnn(seed=0, size=10, host_pool=True, epilogue=False):
     """i8 NHWC image → 3x3 conv (relu clamp, per-channel) → [2x2 max pool on the host] → 3x3 stride-2 conv
-    (no bias) → flatten (a view) → dense + bias (per-tensor) → i8 logits; the convs and the dense run on
-    the array, the pool on the host."""
+    (no bias) → flatten (a view) → dense + bias (per-tensor) → i8 logits [→ |−logits|, fused into the
+    dense layer's epilogue]; the convs and the dense run on the array, the pool (and that tail) on the host."""
     rng = np.random.default_rng(seed)
     b = ProgramBuilder({"x": ((2, size, size, 3), np.int8)})
     w1 = rng.integers(-127, 128, (3, 3, 3, 8), dtype=np.int8)
@@ -33,4 +33,6 @@ def int8_cnn(seed=0, size=10, host_pool=True):
     b3 = rng.integers(-5000, 5000, 10, dtype=np.int32)
     logits = b.op(q.MatMulOp, flat, b.const(w3, "w3"), b.const(b3, "b3"), a_zero_point=g.int_attr(5), b_zero_point=g.int_attr(0))
     out = b.op(q.RequantizeOp, logits, **q.RequantizeParams.from_scale([2e-4], -7).attributes())
+    if epilogue:  # more elementwise work after the requantize: fused into the dense layer's region
+        out = b.op(g.AbsOp, b.op(g.NegOp, out))
     return b.build({"logits": out, "features": y2})

@@ -73,6 +73,18 @@ def test_only_whole_int8_layers_go_to_the_array():
         ("fusion_0", "systolic"), ("fusion_1", "host"), ("fusion_2", "systolic"), ("fusion_3", "systolic")]  # fmt: skip
 
 
+def test_an_epilogue_past_the_requantize_is_split_off_to_the_host():
+    program = int8_cnn(epilogue=True)
+    want = evaluate_program(program.clone(), {"x": X})
+    model = compile_systolic(program, systolic_array="8x8", dataflow="is")
+    assert model.artifact.schedule[-2:] == ["fusion_3 [systolic]", "fusion_3_epilogue"]
+    assert model.artifact.meta["placement"][-1] == {"name": "fusion_3_epilogue", "kind": "loop", "where": "host",
+                                                    "why": "epilogue past the requantize"}  # fmt: skip
+    got = model.run({"x": X})
+    for name in want:
+        np.testing.assert_array_equal(got[name], np.asarray(want[name]), err_msg=name)
+
+
 def test_bad_machine_options_are_one_line_errors(tmp_path):
     with pytest.raises(GraphcError, match="ROWSxCOLS"):
         get_backend("systolic").configure(systolic_array="big")
