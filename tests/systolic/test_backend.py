@@ -85,6 +85,22 @@ def test_an_epilogue_past_the_requantize_is_split_off_to_the_host():
         np.testing.assert_array_equal(got[name], np.asarray(want[name]), err_msg=name)
 
 
+def test_a_float_model_runs_entirely_on_the_host():
+    import graphc
+    from graphc.testing import load_fixture
+
+    fx = load_fixture(os.path.join(os.path.dirname(__file__), "..", "fixtures", "tf", "mlp"))
+    model = graphc.compile(fx.model_path, target="systolic", input_shapes=fx.input_shapes)
+    placement = model.artifact.meta["placement"]
+    assert placement and all(p["where"] == "host" for p in placement)
+    assert any(p["why"] == "float layer (not quantized)" for p in placement)
+    cpu = graphc.compile(fx.model_path, target="cpu", input_shapes=fx.input_shapes)
+    got, want = model.run(fx.inputs), cpu.run(fx.inputs)
+    for name in want:
+        np.testing.assert_array_equal(got[name], want[name])
+    assert model.loaded.executor.last_report.layers == []
+
+
 def test_bad_machine_options_are_one_line_errors(tmp_path):
     with pytest.raises(GraphcError, match="ROWSxCOLS"):
         get_backend("systolic").configure(systolic_array="big")
