@@ -144,10 +144,16 @@ def scalesim_version(python: str) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--scalesim-python", required=True, help="python of the venv made by tools/scalesim_venv.sh")
+    parser.add_argument("--scalesim-python", help="python of the venv made by tools/scalesim_venv.sh")
+    parser.add_argument("--table-only", action="store_true", help="print the comparison for the recorded JSON, run nothing")
     parser.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "..", "tests", "fixtures", "systolic", "scalesim_cycles.json"))
     parser.add_argument("--jobs", type=int, default=2)
     args = parser.parse_args()
+    if args.table_only:
+        with open(args.out) as f:
+            return print_table(json.load(f)["runs"])
+    if not args.scalesim_python:
+        parser.error("--scalesim-python is required (make the venv with tools/scalesim_venv.sh)")
 
     jobs = [(name, kind, params, r, c, df) for name, kind, params in LAYERS for (r, c) in ARRAYS for df in DATAFLOWS]
     records = []
@@ -172,15 +178,24 @@ def main() -> int:
         json.dump(fixture, f, indent=1)
         f.write("\n")
     print(f"wrote {args.out}: {len(records)} runs", file=sys.stderr)
+    return print_table(records)
+
+
+def print_table(records: list[dict]) -> int:
+    """The comparison with graphc's cycle model (when graphc is importable); 1 if any differs."""
     try:
         from graphc.runtime.systolic.cycles import compute_cycles
     except ImportError:
         return 0
-    print(f"{'layer':18s} {'array':8s} {'df':3s} {'SCALE-Sim':>10s} {'graphc':>10s}")
+    print(f"| layer | M×N×K | array | dataflow | SCALE-Sim cycles | graphc cycles |\n|---|---|---|---|---|---|")
+    differ = 0
     for rec in records:
         mine = compute_cycles(rec["M"], rec["N"], rec["K"], *rec["array"], rec["dataflow"])
-        print(f"{rec['layer']:18s} {'x'.join(map(str, rec['array'])):8s} {rec['dataflow']:3s} {rec['total_cycles']:>10d} {mine:>10d}")
-    return 0
+        differ += mine != rec["total_cycles"]
+        print(f"| {rec['layer']} | {rec['M']}×{rec['N']}×{rec['K']} | {'×'.join(map(str, rec['array']))} | {rec['dataflow']} "
+              f"| {rec['total_cycles']} | {mine} |")  # fmt: skip
+    print(f"{len(records) - differ} of {len(records)} equal", file=sys.stderr)
+    return 1 if differ else 0
 
 
 if __name__ == "__main__":
