@@ -2,8 +2,9 @@
 
 Takes a `GraphProgram` after the fusion pipeline; leaves a `BackendOutput` whose sections are the split
 program (`program.mlir`: `@main` with every device layer as a `systolic.layer` holding its ISA
-program, host regions as `fusion.region`s) and one object file per host segment (`hostN.o`, compiled
-by the `cpu` backend, found through the backend registry like any plugin). The manifest carries the
+program, host regions as `fusion.region`s) and the code of each host segment (`hostN/object.o`,
+compiled by the `cpu` backend, found through the backend registry like any plugin; a segment the CPU
+backend cannot compile runs on the `reference` backend instead, `hostN/graph.mlir`, and says so). The manifest carries the
 machine description, the schedule of host/device/view steps and the CPU backend's manifest per
 segment. `graphc.runtime.systolic.executor:SystolicExecutor` runs it: host code natively, device layers
 in the simulator.
@@ -17,7 +18,7 @@ from __future__ import annotations
 import time
 
 from graphc.backends.base import BackendOutput
-from graphc.backends.registry import get_backend
+from graphc.backends.systolic.host import compile_host
 from graphc.backends.systolic.machine import DEFAULT, Machine, resolve_machine
 from graphc.backends.systolic.partition import split_program
 from graphc.dialects.resources import GraphProgram
@@ -25,8 +26,13 @@ from graphc.dialects.resources import GraphProgram
 PROGRAM_SECTION = "program.mlir"
 
 
-def host_section(index: int) -> str:
-    return f"host{index}.o"
+HOST_SECTIONS = ("object.o", "graph.mlir")
+"""What a host segment needs at run time: the CPU backend's object code (or, for a segment it cannot
+compile, the reference backend's graph IR)."""
+
+
+def host_section(index: int, name: str) -> str:
+    return f"host{index}/{name}"
 
 
 class SystolicBackend:
@@ -47,12 +53,24 @@ class SystolicBackend:
         split = split_program(program, self.machine)
         seconds["split"] = time.perf_counter() - start
         start = time.perf_counter()
-        cpu = get_backend("cpu")
-        hosts = [cpu.compile(segment) for segment in split.segments]
-        seconds["host"] = time.perf_counter() - start
         sections = {PROGRAM_SECTION: str(split.module).encode()}
-        for i, host in enumerate(hosts):
-            sections[host_section(i)] = host.sections["object.o"]
+        hosts = []
+        for i, segment in enumerate(split.segments):
+            backend, output, fallback = compile_host(segment)
+            names = [n for n in output.sections if n in HOST_SECTIONS]
+            sections.update({host_section(i, n): output.sections[n] for n in names})
+            hosts.append({"backend": backend.name, "executor": backend.executor, "meta": output.meta, "sections": names,
+                          "fallback": fallback})  # fmt: skip
+        seconds["host"] = time.perf_counter() - start
+        by_kernel = {}
+        for step in split.steps:
+            if step["op"] == "host":
+                step["backend"] = hosts[step["segment"]]["backend"]
+                by_kernel.update({k: hosts[step["segment"]] for k in step["kernels"]})
+        for entry in split.placement:
+            host = by_kernel.get(entry["name"])
+            if host is not None and host["fallback"]:
+                entry["why"] += f" [on the reference backend: {host['fallback']}]"
         schedule = []
         for step in split.steps:
             if step["op"] == "host":
@@ -65,7 +83,7 @@ class SystolicBackend:
             "inputs": split.inputs,
             "outputs": split.outputs,
             "weights": {str(k): v for k, v in split.weights.items()},
-            "host": [host.meta for host in hosts],
+            "host": hosts,
             "placement": split.placement,
             "stage_seconds": seconds,
         }

@@ -1,5 +1,5 @@
-"""Runs a systolic-target artifact: host segments natively (the CPU backend's object code through
-`graphc.runtime.native`), device layers in the simulator, views as numpy reshapes, in schedule order.
+"""Runs a systolic-target artifact: host segments through their backend's executor (natively: the CPU
+backend's object code through `graphc.runtime.native`), device layers in the simulator, views as numpy reshapes, in schedule order.
 
 Takes the manifest, sections and weights `graphc.backends.systolic.backend` wrote. After each `run`,
 `last_report` is the run's `RunReport` (per-layer cycles, utilization, traffic, stalls; host segments
@@ -8,6 +8,7 @@ with their wall time), which `graphc run --report` prints.
 
 from __future__ import annotations
 
+import importlib
 import time
 from collections.abc import Mapping, Sequence
 
@@ -15,7 +16,7 @@ import numpy as np
 
 from graphc.context import parse_module
 from graphc.dialects.systolic import LayerOp
-from graphc.runtime.native import NativeExecutor
+from graphc.runtime.errors import ArtifactError
 from graphc.runtime.systolic.report import HostRun, RunReport
 from graphc.runtime.systolic.simulator import LayerProgram, Simulator
 
@@ -24,7 +25,7 @@ class SystolicExecutor:
     def __init__(self, meta: Mapping, sections: Mapping[str, bytes], weights: Mapping[str, np.ndarray]):
         module = parse_module(sections["program.mlir"].decode(), source="program.mlir")
         self.layers = {op.layer_name.data: LayerProgram.from_op(op) for op in module.walk() if isinstance(op, LayerOp)}
-        self.hosts = [NativeExecutor(m, {"object.o": sections[f"host{i}.o"]}, weights) for i, m in enumerate(meta["host"])]
+        self.hosts = [_host_executor(i, host, sections, weights) for i, host in enumerate(meta["host"])]
         self.machine = dict(meta["machine"])
         self.simulator = Simulator(self.machine)
         self.steps = list(meta["steps"])
@@ -43,7 +44,7 @@ class SystolicExecutor:
                 start = time.perf_counter()
                 results = self.hosts[step["segment"]].run([np.ascontiguousarray(env[v]) for v in step["inputs"]])
                 env.update(zip(step["outputs"], results))
-                report.rows.append(HostRun(step["kernels"], time.perf_counter() - start))
+                report.rows.append(HostRun(step["kernels"], time.perf_counter() - start, step.get("backend", "cpu")))
             elif kind == "device":
                 args = [env[v] for v in step["inputs"]]
                 bias = args[2] if len(args) > 2 else None
@@ -59,3 +60,14 @@ class SystolicExecutor:
         for out, result in zip(outputs, results):
             np.copyto(out, result)
         return list(outputs)
+
+
+def _host_executor(index: int, host: Mapping, sections: Mapping[str, bytes], weights: Mapping[str, np.ndarray]):
+    """The executor of one host segment (the CPU backend's, or the reference backend's for a segment the
+    CPU backend could not compile), imported by path as the runtime does for whole artifacts."""
+    module_name, _, class_name = host["executor"].partition(":")
+    try:
+        executor_class = getattr(importlib.import_module(module_name), class_name)
+    except (ImportError, AttributeError) as err:
+        raise ArtifactError(f"host segment {index}: its executor ({host['executor']}) is not available: {err}") from None
+    return executor_class(host["meta"], {n: sections[f"host{index}/{n}"] for n in host["sections"]}, weights)

@@ -16,6 +16,7 @@ from graphc.runtime.systolic.simulator import LayerStats
 class HostRun:
     kernels: list[str]
     seconds: float
+    backend: str = "cpu"
 
 
 @dataclass
@@ -52,7 +53,7 @@ class RunReport:
         rows = []
         for r in self.rows:
             if isinstance(r, HostRun):
-                rows.append({"where": "host", "kernels": r.kernels, "seconds": r.seconds})
+                rows.append({"where": "host", "backend": r.backend, "kernels": r.kernels, "seconds": r.seconds})
             else:
                 rows.append({"where": "systolic", **r.to_json(instructions)})
         return {"machine": self.machine, "layers": rows, "totals": self.totals()}
@@ -67,8 +68,9 @@ class RunReport:
         for r in self.rows:
             if isinstance(r, HostRun):
                 names = r.kernels[0] if len(r.kernels) == 1 else f"{r.kernels[0]}..{r.kernels[-1]}"
+                where = "host" if r.backend == "cpu" else f"host ({r.backend})"
                 lines.append(f"{names:<14}{'host':<9}{f'{len(r.kernels)} kernels':>18}{'':>7}"
-                             f"{f'{r.seconds * 1e3:.2f} ms wall':>29}")  # fmt: skip
+                             f"{f'{r.seconds * 1e3:.2f} ms wall':>29}   {where}")  # fmt: skip
                 continue
             kib = lambda v: f"{v / 1024:.0f}"  # noqa: E731
             mnk = "x".join(map(str, r.gemm))

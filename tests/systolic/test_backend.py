@@ -101,6 +101,32 @@ def test_a_float_model_runs_entirely_on_the_host():
     assert model.loaded.executor.last_report.layers == []
 
 
+def test_a_host_segment_the_cpu_backend_cannot_compile_runs_on_the_reference_backend(monkeypatch, expected):
+    from graphc.backends.systolic import host as systolic_host
+
+    real = systolic_host.get_backend
+
+    class CpuWithoutPools:
+        def __init__(self):
+            self.inner = real("cpu")
+            self.name, self.executor = self.inner.name, self.inner.executor
+
+        def compile(self, program):
+            if "graph.max_pool" in str(program.module):
+                raise NotImplementedError("CPU backend: graph.max_pool on i8 is not supported")
+            return self.inner.compile(program)
+
+    monkeypatch.setattr(systolic_host, "get_backend", lambda name: CpuWithoutPools() if name == "cpu" else real(name))
+    model = compile_systolic(int8_cnn(), systolic_array="8x8")
+    pool = [p for p in model.artifact.meta["placement"] if p["name"] == "fusion_1"][0]
+    assert "on the reference backend: graph.max_pool on i8 is not supported" in pool["why"]
+    got = model.run({"x": X})
+    for name, want in expected.items():
+        np.testing.assert_array_equal(got[name], want, err_msg=name)
+    report = model.loaded.executor.last_report
+    assert "host (reference)" in report.text()
+
+
 def test_bad_machine_options_are_one_line_errors(tmp_path):
     with pytest.raises(GraphcError, match="ROWSxCOLS"):
         get_backend("systolic").configure(systolic_array="big")
@@ -138,3 +164,15 @@ def test_cli_compile_run_report(tmp_path, expected):
     r = graphc_cli("compile", str(tmp_path / "cnn.mlir"), "--target", "systolic", "--systolic-array", "0x8", "-o", gcx)
     errors = [line for line in r.stderr.splitlines() if not line.startswith("graphc: warning")]  # (plugin warnings)
     assert r.returncode == 1 and len(errors) == 1 and "rows and columns must be positive" in errors[0]
+
+
+def test_the_quant_op_probe_accepts_a_backend_that_computes_them_exactly(monkeypatch):
+    from graphc.backends.systolic import host as systolic_host
+
+    real = systolic_host.get_backend
+    monkeypatch.setattr(systolic_host, "get_backend", lambda name: real("reference"))
+    systolic_host.cpu_computes_quant_ops.cache_clear()
+    try:
+        assert systolic_host.cpu_computes_quant_ops() is True
+    finally:
+        systolic_host.cpu_computes_quant_ops.cache_clear()
