@@ -95,7 +95,7 @@ def cmd_compile(args: argparse.Namespace) -> int:
         if layout:
             print(layout)
         for entry in model.artifact.meta.get("placement", []):  # targets that split host/device
-            print(f"  {entry['name']:<12} {entry['kind']:<10} on {entry['where']:<9} {entry['why']}")
+            print(f"  {entry['name']:<20} {entry['kind']:<10} on {entry['where']:<9} {entry['why']}")
     return 0
 
 

@@ -70,7 +70,7 @@ class SystolicBackend:
         for entry in split.placement:
             host = by_kernel.get(entry["name"])
             if host is not None and host["fallback"]:
-                entry["why"] += f" [on the reference backend: {host['fallback']}]"
+                entry["why"] += f" [reference backend: {host['fallback']}]"
         schedule = []
         for step in split.steps:
             if step["op"] == "host":
