@@ -74,6 +74,7 @@ def cmd_compile(args: argparse.Namespace) -> int:
             weights=args.weights,
             progress=progress.step,
             target_options=target_options(args),
+            quantize=_quantize_options(args),
         )
     finally:
         progress.close()
@@ -85,7 +86,7 @@ def cmd_compile(args: argparse.Namespace) -> int:
         kernels = len(model.artifact.schedule)
         print(f"wrote {out} ({args.target}, {kernels} kernels, {os.path.getsize(out)} bytes)")
     if args.report:
-        from graphc.report import kernel_report, layout_report, memory_report
+        from graphc.report import kernel_report, layout_report, memory_report, quant_report
 
         print(kernel_report(model.program, model.stats.unfused))
         memory = memory_report(model.artifact.meta)
@@ -96,7 +97,22 @@ def cmd_compile(args: argparse.Namespace) -> int:
             print(layout)
         for entry in model.artifact.meta.get("placement", []):  # targets that split host/device
             print(f"  {entry['name']:<20} {entry['kind']:<10} on {entry['where']:<9} {entry['why']}")
+        quant = quant_report(model.program)
+        if quant:
+            print(quant)
     return 0
+
+
+def _quantize_options(args: argparse.Namespace):
+    if args.quantize is None:
+        if args.calibration is not None:
+            raise GraphcError("--calibration needs --quantize int8")
+        return None
+    from graphc.calibration import QuantizeOptions
+
+    if args.calibration is None:
+        raise GraphcError("--quantize int8 needs --calibration samples.npz (inputs to calibrate the ranges on)")
+    return QuantizeOptions(args.calibration, args.calibration_observer, scheme=args.quantize)
 
 
 def _read_npz(path: str) -> dict[str, np.ndarray]:
@@ -188,6 +204,12 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--systolic-array", metavar="RxC", help="array rows x columns (default 128x128)")
     g.add_argument("--dataflow", choices=["ws", "os", "is"], help="weight-, output- or input-stationary (default ws)")
     g.add_argument("--systolic-config", metavar="FILE", help="machine description (JSON or TOML; flags override it)")
+    p.add_argument("--quantize", choices=["int8"],
+                   help="post-training static quantization (TFLite scheme): conv/matmul layers run in int8")  # fmt: skip
+    p.add_argument("--calibration", metavar="SAMPLES.npz",
+                   help="calibration inputs for --quantize, keyed by input name (N×shape or N×shape[1:])")  # fmt: skip
+    p.add_argument("--calibration-observer", choices=["minmax", "percentile"], default="percentile",
+                   help="how ranges are taken from the calibration run: percentile (99.99, default) or min/max")  # fmt: skip
     from graphc.dumps import add_compile_arguments
 
     add_compile_arguments(p)  # --dump-ir, --print-ir-*, --timing, --compile-to, --weights (resume)

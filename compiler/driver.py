@@ -16,12 +16,13 @@ from xdsl.utils.exceptions import VerifyException
 
 from graphc.backends.base import BackendOutput
 from graphc.backends.registry import get_backend
+from graphc.calibration import QuantizeOptions
 from graphc.dialects import dtypes
 from graphc.dialects.resources import GraphProgram
 from graphc.dumps import STAGES, IRDumper, load_stage
 from graphc.errors import GraphcError
 from graphc.frontends import import_model
-from graphc.passes import DEFAULT_PIPELINE, FUSION_PIPELINE
+from graphc.passes import DEFAULT_PIPELINE, FUSION_PIPELINE, QUANTIZE_PIPELINE
 from graphc.passes.fusion_cost_model import Cost, unfused_cost
 from graphc.pipeline import PipelineReport, run_pipeline
 from graphc.runtime import LoadedModel
@@ -83,8 +84,10 @@ def compile(
     weights: str | os.PathLike | None = None,
     progress: Callable[[str], None] | None = None,
     target_options: Mapping[str, object] | None = None,
+    quantize: QuantizeOptions | None = None,
 ) -> CompiledModel:
     """`fusion`: run `FUSION_PIPELINE` after `pipeline` (default: when the backend supports regions).
+    `quantize`: post-training int8 quantization (calibrate on its samples, then `QUANTIZE_PIPELINE`).
 
     `model` may be a `.mlir` file dumped by `--dump-ir`/`--compile-to` (possibly edited): compilation
     resumes from its stage (`graphc.dumps.load_stage`), with weights from `weights` (an `.npz` keyed by
@@ -107,7 +110,7 @@ def compile(
     stats.stages["parse"] = time.perf_counter() - start
     return compile_program(program, backend, stats, pipeline=pipeline, verify_each=verify_each, after_pass=after_pass,
                            fusion=fusion, before_pass=before_pass, dumper=dumper, stage=stage,
-                           progress=progress)  # fmt: skip
+                           progress=progress, quantize=quantize)  # fmt: skip
 
 
 def is_mlir_input(model) -> bool:
@@ -170,9 +173,10 @@ def compile_to(
 
 def _run_passes(program: GraphProgram, at: str, upto: str, stats: CompileStats, *, pipeline: str, verify_each: bool,
                 before_pass: Callable | None, after_pass: Callable | None, dumper: IRDumper | None,
-                progress: Callable[[str], None] | None = None) -> None:  # fmt: skip
+                progress: Callable[[str], None] | None = None, quantize: QuantizeOptions | None = None) -> None:  # fmt: skip
     """Runs the pipelines that take `program` from stage `at` to stage `upto` (the graph pipeline
-    runs again on `graph`-stage IR: its passes are idempotent), numbering passes across them."""
+    runs again on `graph`-stage IR: its passes are idempotent), numbering passes across them.
+    With `quantize`, calibration and `QUANTIZE_PIPELINE` follow the graph pipeline."""
     announce = (lambda index, module_pass, module: progress(module_pass.name)) if progress else None
     befores = [h for h in (before_pass, dumper.before_pass if dumper else None, announce) if h]
     afters = [h for h in (after_pass, dumper.after_pass if dumper else None) if h]
@@ -186,10 +190,21 @@ def _run_passes(program: GraphProgram, at: str, upto: str, stats: CompileStats, 
         pipelines = [pipeline] if at != "fusion" and upto != "import" else []
         if upto == "fusion" and at != "fusion":
             pipelines.append(FUSION_PIPELINE)
+    if quantize is not None:
+        if at == "fusion":
+            raise GraphcError("cannot quantize a fusion-stage input: quantize the model or a graph-stage dump")
+        if upto != "import":
+            pipelines.insert(1, QUANTIZE_PIPELINE)
     for spec in pipelines:
         offset = len(stats.passes.timings)
         if spec == FUSION_PIPELINE:
             stats.unfused = unfused_cost(program.main.body.block.ops)
+        if spec == QUANTIZE_PIPELINE:
+            calibration_start = time.perf_counter()
+            if progress is not None:
+                progress("calibration")
+            quantize.calibrate(program)
+            stats.stages["calibration"] = time.perf_counter() - calibration_start
         hooks = {}
         if befores:
             hooks["before_pass"] = lambda i, p, m, o=offset: [h(o + i, p, m) for h in befores]
@@ -215,6 +230,7 @@ def compile_program(
     dumper: IRDumper | None = None,
     stage: str = "import",
     progress: Callable[[str], None] | None = None,
+    quantize: QuantizeOptions | None = None,
 ) -> CompiledModel:
     """`stage`: where `program` is (`import`, `graph` or `fusion`, see `compile_to`); `progress` is
     called with each stage's name as it starts (`graphc.progress`)."""
@@ -222,7 +238,8 @@ def compile_program(
     start = time.perf_counter()
     use_fusion = getattr(backend, "supports_fusion", False) if fusion is None else fusion
     _run_passes(program, stage, "fusion" if use_fusion else "graph", stats, pipeline=pipeline, verify_each=verify_each,
-                before_pass=before_pass, after_pass=after_pass, dumper=dumper, progress=progress)  # fmt: skip
+                before_pass=before_pass, after_pass=after_pass, dumper=dumper, progress=progress,
+                quantize=quantize)  # fmt: skip
     try:
         program.module.verify()
     except VerifyException as err:

@@ -79,6 +79,25 @@ def layout_report(program: GraphProgram) -> str | None:
     return f"layout: {before - after} of {before} run-time transposes removed ({after} left)"
 
 
+def quant_report(program: GraphProgram) -> str | None:
+    """Which conv/matmul layers run in int8 (a `quant` root) and which stay float, when any is int8."""
+    from graphc.dialects import quant as q
+
+    rows = []
+    for op in program.main.body.block.ops:
+        roots = [o for o in op.walk() if isinstance(o, f.ROOT_TYPES)]
+        for root in roots:
+            where = op.region_name if isinstance(op, f.RegionOp) else _short(root)
+            rows.append((where, _short(root), isinstance(root, q.Conv2DOp | q.MatMulOp)))
+    if not any(int8 for _, _, int8 in rows):
+        return None
+    width = max(len(r[0]) for r in rows)
+    lines = [f"{'layer':<{width}}  {'op':<14}  precision"]
+    lines += [f"{w:<{width}}  {name:<14}  {'int8' if int8 else 'float'}" for w, name, int8 in rows]
+    lines.append(f"int8: {sum(r[2] for r in rows)} of {len(rows)} conv/matmul layers")
+    return "\n".join(lines)
+
+
 def _short(op) -> str:
     return op.name.removeprefix("graph.")
 

@@ -47,8 +47,8 @@ GRAPHC_UNIVERSE = Universe(
         name: (lambda name=name: _passes()[name])
         for name in (
             "infer-shapes", "canonicalize-graph", "eliminate-dead-code", "fold-constants", "decompose",
-            "fuse-pad-into-conv", "fuse-epilogues", "fuse-reductions", "fuse-producers", "fuse-elementwise",
-            "fuse-siblings", "fuse-remaining", "unfuse",
+            "quantize-int8", "fold-qdq", "fuse-pad-into-conv", "fuse-epilogues", "fuse-reductions",
+            "fuse-producers", "fuse-elementwise", "fuse-siblings", "fuse-remaining", "unfuse",
         )
     },  # fmt: skip
 )

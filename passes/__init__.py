@@ -15,6 +15,7 @@ from graphc.passes.canonicalize import CanonicalizePass
 from graphc.passes.decompose import DecomposePass
 from graphc.passes.eliminate_dead_code import EliminateDeadCodePass
 from graphc.passes.fold_constants import FoldConstantsPass
+from graphc.passes.fold_qdq import FoldQDQPass
 from graphc.passes.fuse_elementwise import FuseElementwisePass
 from graphc.passes.fuse_epilogues import FuseEpiloguesPass
 from graphc.passes.fuse_pad_into_conv import FusePadIntoConvPass
@@ -24,6 +25,7 @@ from graphc.passes.fuse_remaining import FuseRemainingPass
 from graphc.passes.fuse_siblings import FuseSiblingsPass
 from graphc.passes.infer_shapes import InferShapesPass
 from graphc.passes.layout import OptimizeLayoutPass
+from graphc.passes.quantize_int8 import QuantizeInt8Pass
 from graphc.passes.unfuse import UnfusePass
 
 ALL_PASSES: list[type[ModulePass]] = [
@@ -33,6 +35,8 @@ ALL_PASSES: list[type[ModulePass]] = [
     FoldConstantsPass,
     DecomposePass,
     OptimizeLayoutPass,
+    QuantizeInt8Pass,
+    FoldQDQPass,
     FusePadIntoConvPass,
     FuseEpiloguesPass,
     FuseReductionsPass,
@@ -104,6 +108,15 @@ DEFAULT_PIPELINE = ",".join(
         "eliminate-dead-code",
     ]
 )
+
+QUANTIZE_PIPELINE = ",".join(
+    [
+        "quantize-int8",  # calibrated float conv/matmul layers → quant ops with Q/DQ at their edges
+        "fold-qdq",  # Q/DQ pairs between int8 ops fold away; data movement runs on int8
+        "eliminate-dead-code",
+    ]
+)
+"""Runs after `DEFAULT_PIPELINE` and calibration (`graphc.calibration`) for `--quantize int8`."""
 
 FUSION_PIPELINE = ",".join(
     [

@@ -60,7 +60,7 @@ from xdsl.dialects import arith, memref, scf, vector
 from xdsl.dialects.builtin import IndexType, VectorType, i64
 from xdsl.ir import Block, BlockArgument, Operation, Region, SSAValue
 
-from graphc.backends.cpu import lower_elementwise, lower_matmul_conv, parallel, scalar_ops, vector_math
+from graphc.backends.cpu import lower_elementwise, lower_int8, lower_matmul_conv, parallel, scalar_ops, vector_math
 from graphc.backends.cpu.arith_ext import SelectOp
 from graphc.backends.cpu.elements import ElemKind, UnsupportedOnCpu, buffer_type, kind_of, nbytes_of, shape_of
 from graphc.backends.cpu.emit_llvm import element_nbytes
@@ -257,6 +257,8 @@ class Elemental:
 
         if isinstance(op, g.ConstantOp):
             return self._constant(op, idx)
+        if isinstance(op, lower_int8.QUANT_ELEMENTWISE):
+            return lower_int8.elementwise(b, op, operand(0), idx)
         if isinstance(op, g.ElementwiseUnary):
             return scalar_ops.unary(b, op.name, kind_of(op.operands[0].type), operand(0))
         if isinstance(op, g.ElementwiseBinary):
@@ -523,6 +525,8 @@ def _as_index_of(b, ivs, shape, r_shape) -> list[Index]:
 def _is_flat(region: fusion.RegionOp, shape) -> bool:
     if any(shape_of(r.type) != shape for r in region.yield_op.values):
         return False
+    if any(lower_int8.is_per_axis(op) for op in region.compute_ops()):
+        return False  # per-axis parameters are read at the element's (uncollapsed) coordinate
     return all(isinstance(op, fusion.ELEMENTWISE_OPS) for op in region.compute_ops())
 
 
@@ -586,6 +590,8 @@ def _lower_flat(b: KernelBuilder, region: fusion.RegionOp, ins, outs, shape) -> 
                 r = scalar_ops.binary(b, op.name, kind_of(op.operands[0].type), args[0], args[1])
             elif isinstance(op, g.SelectOp):
                 r = b.emit(SelectOp(*args))
+            elif isinstance(op, lower_int8.QUANT_ELEMENTWISE):  # per tensor here: no index needed
+                r = lower_int8.elementwise(b, op, args[0], [])
             else:
                 r = scalar_ops.cast(b, args[0], kind_of(op.operands[0].type), kind_of(v.type))
             values[v] = r = round_to_storage(b, r, kind_of(v.type))
@@ -1026,6 +1032,9 @@ def emit_epilogue(
 
 def _lower_root(b: KernelBuilder, region: fusion.RegionOp, ins, outs) -> None:
     epilogue = Epilogue(b, region, ins)
+    if lower_int8.is_quant_root(epilogue.plan.root):  # int8 conv/matmul (`lower_int8`)
+        lower_int8.lower_quant_root(b, epilogue, outs)
+        return
     entry = getattr(
         lower_matmul_conv, "lower_matmul_region" if region.kind_name == "matmul" else "lower_conv_region", None
     )

@@ -1,0 +1,208 @@
+"""int8 kernels of the CPU backend: the `quant` dialect's ops as native integer code.
+
+Takes: `quant` ops inside fusion regions (`graphc.dialects.quant`; the region contract is
+`graphc.dialects.fusion`'s). Leaves: kernel IR (scf/memref/arith) computing exactly
+`graphc.dialects.quant_arith`'s integers — the tests compare bit for bit.
+
+- `elementwise(b, op, x, idx)`: one element of `quant.quantize` (f32 division, round half to even,
+  zero point, saturation, NaN → zero point), `quant.dequantize` (f32(q − zp)·s) or
+  `quant.requantize` (TFLite's `MultiplyByQuantizedMultiplier` in i64: the i32 left shift wraps,
+  `SaturatingRoundingDoublingHighMul` with its nudge and truncating division by 2^31, then
+  `RoundingDivideByPOT`, the output zero point and the activation clamp). Per-axis parameters
+  are constant tables read at the element's coordinate along `axis`. `Elemental` calls it, so
+  these ops run fused in loop regions and in conv/matmul epilogues alike.
+- `lower_quant_root(b, epilogue, outs)`: a `conv`/`matmul` region whose root is `quant.conv2d` /
+  `quant.matmul`. Per output pixel (conv) or row (matmul) the i32 accumulators of all output
+  channels live in a row of a stack scratch buffer; the reduction loop broadcasts one
+  zero-point-corrected activation (i8 → i32) and multiply-adds it into the row with the
+  contiguous i8 weights of that input channel (HWIO / [K, N] keep output channels innermost),
+  a unit-stride i32 loop LLVM vectorizes (`vpmovsxbd` + `vpmulld`/`vpaddd`, 16 lanes on
+  AVX-512). Padding contributes nothing (x − zx = 0 there, so the tap is skipped). The bias and
+  then the region's epilogue (requantize → i8, dequantize, …) run per element on the finished
+  row before the store, so the i32 accumulators never reach memory outside the kernel.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from xdsl.dialects import arith, memref
+from xdsl.dialects.builtin import i32
+from xdsl.ir import Operation, SSAValue
+
+from graphc.backends.cpu import scalar_ops
+from graphc.backends.cpu.arith_ext import CmpiOp, SelectOp
+from graphc.backends.cpu.elements import elem_kind
+from graphc.backends.cpu.loop_builder import Index, KernelBuilder
+from graphc.dialects import dtypes
+from graphc.dialects import graph as g
+from graphc.dialects import quant as q
+
+QUANT_ELEMENTWISE = (q.QuantizeOp, q.DequantizeOp, q.RequantizeOp)
+I8, I32, I64, F32 = (elem_kind(t) for t in (dtypes.i8, dtypes.i32, dtypes.i64, dtypes.f32))
+
+
+def _param(b: KernelBuilder, values: np.ndarray, axis: int | None, idx: Sequence[Index], kind) -> SSAValue:
+    """A per-tensor parameter as an immediate, a per-axis one read from a table at idx[axis]."""
+    values = np.asarray(values).reshape(-1)
+    if axis is None or len(set(values.tolist())) == 1:
+        return scalar_ops.const(b, kind, values[0].item())
+    table = b.table([v.item() for v in values], kind.storage)
+    return b.load(table, [idx[axis]])
+
+
+def elementwise(b: KernelBuilder, op: Operation, x: SSAValue, idx: Sequence[Index]) -> SSAValue:
+    if isinstance(op, q.QuantizeOp):
+        return _quantize(b, op, x, idx)
+    if isinstance(op, q.DequantizeOp):
+        p = q.quant_params(op)
+        src = I8 if op.input.type.element_type == dtypes.i8 else I32
+        centred = scalar_ops.binary(b, "sub", I64, scalar_ops.cast(b, x, src, I64),
+                                    _param(b, p.zero_point, p.axis, idx, I64))  # fmt: skip
+        return scalar_ops.binary(b, "mul", F32, scalar_ops.cast(b, centred, I64, F32),
+                                 _param(b, p.scale, p.axis, idx, F32))  # fmt: skip
+    return _requantize(b, op, x, idx)
+
+
+def _quantize(b: KernelBuilder, op: q.QuantizeOp, x: SSAValue, idx) -> SSAValue:
+    p = q.quant_params(op)
+    src = elem_kind(op.input.type.element_type)
+    xf = scalar_ops.cast(b, x, src, F32) if src.compute != F32.compute else x
+    zero = _param(b, p.zero_point.astype(np.float32), p.axis, idx, F32)
+    scaled = scalar_ops.binary(b, "div", F32, xf, _param(b, p.scale, p.axis, idx, F32))
+    rounded = scalar_ops.binary(b, "add", F32, scalar_ops.unary(b, "round", F32, scaled), zero)
+    is_nan = scalar_ops.compare(b, "ne", F32, rounded, rounded)
+    value = b.emit(SelectOp(is_nan, zero, rounded))
+    value = scalar_ops.minimum(b, F32, scalar_ops.maximum(b, F32, value, scalar_ops.const(b, F32, -128.0)),
+                               scalar_ops.const(b, F32, 127.0))  # fmt: skip
+    return scalar_ops.cast(b, scalar_ops.cast(b, value, F32, I32), I32, I8)
+
+
+def _requantize(b: KernelBuilder, op: q.RequantizeOp, acc: SSAValue, idx) -> SSAValue:
+    p = q.requantize_params(op)
+
+    def c64(v: int) -> SSAValue:
+        return scalar_ops.const(b, I64, v)
+
+    def emit(name: str, x: SSAValue, y: SSAValue) -> SSAValue:
+        return scalar_ops.binary(b, name, I64, x, y)
+
+    left = _param(b, np.maximum(p.shift, 0).astype(np.int32), p.axis, idx, I32)
+    right = _param(b, np.maximum(-p.shift, 0), p.axis, idx, I64)
+    multiplier = _param(b, p.multiplier, p.axis, idx, I64)
+    shifted = b.emit(arith.ShLIOp(acc, left))  # i32: wraps like the reference (left < 31)
+    a = scalar_ops.cast(b, shifted, I32, I64)
+    # SaturatingRoundingDoublingHighMul; its one saturating case (a = b = INT32_MIN) cannot occur:
+    # multipliers are in [0, 2^31).
+    ab = emit("mul", a, multiplier)
+    nonneg = b.emit(CmpiOp(ab, c64(0), "sge"))
+    nudged = emit("add", ab, b.emit(SelectOp(nonneg, c64(1 << 30), c64(1 - (1 << 30)))))
+    magnitude = b.emit(arith.ShRSIOp(b.emit(SelectOp(b.emit(CmpiOp(nudged, c64(0), "sge")), nudged,
+                                                     emit("sub", c64(0), nudged))), c64(31)))  # fmt: skip
+    high = b.emit(SelectOp(b.emit(CmpiOp(nudged, c64(0), "sge")), magnitude, emit("sub", c64(0), magnitude)))
+    # RoundingDivideByPOT(high, right)
+    mask = emit("sub", b.emit(arith.ShLIOp(c64(1), right)), c64(1))
+    remainder = b.emit(arith.AndIOp(high, mask))
+    negative = scalar_ops.cast(b, b.emit(CmpiOp(high, c64(0), "slt")), elem_kind(dtypes.i1), I64)
+    threshold = emit("add", b.emit(arith.ShRSIOp(mask, c64(1))), negative)
+    round_up = scalar_ops.cast(b, b.emit(CmpiOp(remainder, threshold, "sgt")), elem_kind(dtypes.i1), I64)
+    scaled = emit("add", b.emit(arith.ShRSIOp(high, right)), round_up)
+    out = emit("add", scaled, c64(p.output_zero_point))
+    out = scalar_ops.minimum(b, I64, scalar_ops.maximum(b, I64, out, c64(p.clamp_min)), c64(p.clamp_max))
+    return scalar_ops.cast(b, out, I64, I8)
+
+
+# -- conv / matmul roots ---------------------------------------------------------------------------
+
+
+def lower_quant_root(b: KernelBuilder, epilogue, outs: Sequence[SSAValue]) -> None:
+    """The root of an int8 `conv`/`matmul` region into per-row i32 accumulators, then bias and
+    epilogue per element (see the module docstring)."""
+    root = epilogue.plan.root
+    ev = epilogue.ev
+    shape = epilogue.shape
+    channels = shape[-1]
+    row = b.emit(memref.AllocaOp.get(i32, 64, [channels]))
+    zero = scalar_ops.const(b, I32, 0)
+    bias = root.operands[2] if len(root.operands) > 2 else None
+
+    def finish(idx: list[Index]) -> None:
+        with b.nest([channels]) as (oc,), ev.scope():
+            acc = b.load(row, [oc])
+            if bias is not None:
+                acc = scalar_ops.binary(b, "add", I32, acc, ev.at(bias, [oc]))
+            full = [*idx, oc]
+            epilogue.store(epilogue(acc, full), outs, full)
+
+    def clear() -> None:
+        with b.nest([channels]) as (oc,):
+            b.store(zero, row, [oc])
+
+    def accumulate(xv: SSAValue, w_index) -> None:
+        """row[oc] += xv · w[..., oc] over the output channels."""
+        with b.nest([channels]) as (oc,), ev.scope():
+            wv = scalar_ops.cast(b, ev.at(root.operands[1], w_index(oc)), I8, I32)
+            if w_zero:
+                wv = scalar_ops.binary(b, "sub", I32, wv, scalar_ops.const(b, I32, w_zero))
+            product = scalar_ops.binary(b, "mul", I32, xv, wv)
+            b.store(scalar_ops.binary(b, "add", I32, b.load(row, [oc]), product), row, [oc])
+
+    if isinstance(root, q.MatMulOp):
+        params = q.matmul_params(root)
+        w_zero = params["b_zero_point"]
+        sa, sb = g.shape_of(root.operands[0].type), g.shape_of(root.operands[1].type)
+        with b.nest(shape[:-1]) as idx, ev.scope():
+            batch, i = idx[:-1], idx[-1]
+            clear()
+            with b.nest([sa[-1]]) as (k,), ev.scope():
+                xv = _centred(b, ev.at(root.operands[0], [*_broadcast(batch, sa[:-2]), i, k]), params["a_zero_point"])
+                accumulate(xv, lambda oc: [*_broadcast(batch, sb[:-2]), k, oc])
+            finish(list(idx))
+        return
+    from graphc.backends.cpu.lower_matmul_conv import windows
+
+    params = q.conv_params(root)
+    w_zero = 0
+    xs, ws = g.shape_of(root.operands[0].type), g.shape_of(root.operands[1].type)
+    kh, kw, ci, co = ws
+    groups = params["groups"]
+    cog = co // groups
+    wy, wx = windows(root, xs, shape, kh, kw, params["dilations"])
+    with b.nest(shape[:-1]) as (n, oy, ox), ev.scope():
+        clear()
+        with b.nest([kh, kw]) as (ty, tx):
+            iy, ix = wy.source(b, oy, ty), wx.source(b, ox, tx)
+            with b.if_(b.all_of([wy.inside(b, iy), wx.inside(b, ix)])), ev.scope():
+                if groups == 1:
+                    with b.nest([ci]) as (c,), ev.scope():
+                        xv = _centred(b, ev.at(root.operands[0], [n, iy, ix, c]), params["input_zero_point"])
+                        accumulate(xv, lambda oc: [ty, tx, c, oc])
+                else:  # grouped / depthwise: channel oc reads input channel (oc // cog)·ci + c
+                    with b.nest([ci]) as (c,), ev.scope():
+                        with b.nest([channels]) as (oc,), ev.scope():
+                            src = b.add(b.mul(b.div_index(oc, cog), ci), c)
+                            xv = _centred(b, ev.at(root.operands[0], [n, iy, ix, src]), params["input_zero_point"])
+                            wv = scalar_ops.cast(b, ev.at(root.operands[1], [ty, tx, c, oc]), I8, I32)
+                            product = scalar_ops.binary(b, "mul", I32, xv, wv)
+                            b.store(scalar_ops.binary(b, "add", I32, b.load(row, [oc]), product), row, [oc])
+        finish([n, oy, ox])
+
+
+def _centred(b: KernelBuilder, x: SSAValue, zero_point: int) -> SSAValue:
+    wide = scalar_ops.cast(b, x, I8, I32)
+    return scalar_ops.binary(b, "sub", I32, wide, scalar_ops.const(b, I32, zero_point)) if zero_point else wide
+
+
+def _broadcast(idx: Sequence[Index], shape: Sequence[int]) -> list[Index]:
+    idx = list(idx)[len(idx) - len(shape):] if shape else []
+    return [0 if d == 1 else i for i, d in zip(idx, shape)]
+
+
+def is_per_axis(op: Operation) -> bool:
+    return isinstance(op, QUANT_ELEMENTWISE) and "axis" in op.attributes
+
+
+def is_quant_root(op: Operation) -> bool:
+    return isinstance(op, q.Conv2DOp | q.MatMulOp)
+
