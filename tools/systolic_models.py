@@ -74,11 +74,11 @@ def main() -> int:
     parser.add_argument("--dataflow", default="ws", choices=["ws", "os", "is"])
     parser.add_argument("--models", default=",".join(MODELS))
     args = parser.parse_args()
-    print(f"{'model':<14}{'array':>9}{'df':>4}{'exact':>7}{'array/host':>12}{'cycles':>11}{'util%':>7}{'sim s':>8}{'host s':>8}{'compile s':>11}")
+    print(f"{'model':<14}{'array':>9}{'df':>4}{'exact':>7}{'array/host':>12}{'cycles':>11}{'util%':>7}{'run ms':>8}{'host s':>8}{'compile s':>11}")
     for name in args.models.split(","):
         r = check(name, args.array, args.dataflow)
         print(f"{r['model']:<14}{r['array']:>9}{r['dataflow']:>4}{'yes':>7}{str(r['on_array']) + '/' + str(r['on_host']):>12}"
-              f"{r['cycles']:>11}{100 * r['utilization']:>7.1f}{r['run_seconds']:>8.2f}{r['host_seconds']:>8.3f}"
+              f"{r['cycles']:>11}{100 * r['utilization']:>7.1f}{r['run_seconds'] * 1e3:>8.1f}{r['host_seconds']:>8.3f}"
               f"{r['compile_seconds']:>11.1f}")  # fmt: skip
         print(f"{'':<14}host regions: {'; '.join(r['host_kinds'])}")
     return 0
