@@ -1,7 +1,7 @@
 """graphc's compute-cycle model equals SCALE-Sim 3's "Total Cycles" on every recorded run.
 
 The numbers come from `tools/scalesim_compare.py` (SCALE-Sim in its own venv); this test never runs
-SCALE-Sim. `test_simulator.py` checks that the simulator's per-layer count is this model.
+SCALE-Sim. `test_systolic_simulator.py` checks that the simulator's per-layer count is this model.
 """
 
 import json

@@ -20,7 +20,7 @@ from graphc.errors import GraphcError
 from graphc.runtime import load
 
 sys.path.insert(0, os.path.dirname(__file__))
-from programs import int8_cnn  # noqa: E402
+from systolic_programs import int8_cnn  # noqa: E402
 
 X = np.random.default_rng(1).integers(-128, 128, (2, 10, 10, 3)).astype(np.int8)
 
