@@ -62,20 +62,20 @@ class RunReport:
         m = self.machine
         lines = [f"systolic {m['rows']}x{m['cols']} {m['dataflow']} @ {m['clock_hz'] / 1e6:g} MHz, "
                  f"DRAM {m['dram_bytes_per_cycle']:g} B/cycle"]  # fmt: skip
-        head = (f"{'layer':<24}{'where':<9}{'M x N x K':>18}{'folds':>7}{'compute':>10}{'total':>10}{'stalls':>9}"
+        head = (f"{'layer':<30}{'where':<9}{'M x N x K':>18}{'folds':>7}{'compute':>10}{'total':>10}{'stalls':>9}"
                 f"{'util%':>7}{'UB rd/wr KiB':>15}{'WB rd KiB':>10}{'ACC rd/wr KiB':>15}{'DRAM rd/wr KiB':>16}")  # fmt: skip
         lines.append(head)
         for r in self.rows:
             if isinstance(r, HostRun):
                 names = r.kernels[0] if len(r.kernels) == 1 else f"{r.kernels[0]}..{r.kernels[-1]}"
                 where = "host" if r.backend == "cpu" else f"host ({r.backend})"
-                lines.append(f"{names:<24}{'host':<9}{f'{len(r.kernels)} kernels':>18}{'':>7}"
+                lines.append(f"{names:<30}{'host':<9}{f'{len(r.kernels)} kernels':>18}{'':>7}"
                              f"{f'{r.seconds * 1e3:.2f} ms wall':>29}   {where}")  # fmt: skip
                 continue
             kib = lambda v: f"{v / 1024:.0f}"  # noqa: E731
             mnk = "x".join(map(str, r.gemm))
             lines.append(
-                f"{r.name:<24}{'systolic':<9}{mnk:>18}{r.folds:>7}{r.compute_cycles:>10}{r.total_cycles:>10}"
+                f"{r.name:<30}{'systolic':<9}{mnk:>18}{r.folds:>7}{r.compute_cycles:>10}{r.total_cycles:>10}"
                 f"{r.stall_cycles:>9}{100 * r.utilization:>7.1f}"
                 f"{kib(r.sram_reads['ub']) + '/' + kib(r.sram_writes['ub']):>15}{kib(r.sram_reads['wb']):>10}"
                 f"{kib(r.sram_reads['acc']) + '/' + kib(r.sram_writes['acc']):>15}"
