@@ -96,7 +96,7 @@ def fold_epilogue(root: Operation, channels: int, allow_scale: bool) -> Epilogue
     cur = root.results[0]
     while True:
         user = _only_user(cur)
-        if user is None or user.results[0].type != cur.type:
+        if not isinstance(user, g.GraphOp) or len(user.results) != 1 or user.results[0].type != cur.type:
             break
         if not ep.relu and isinstance(user, g.AddOp | g.SubOp | g.MulOp):
             other_index = 1 if user.operands[0] == cur else 0

@@ -60,6 +60,7 @@ from xdsl.ir import Attribute, Block, Operation, SSAValue
 
 from graphc.backends.cpu import emit_vector, parallel
 from graphc.backends.cpu.arith_ext import CmpfOp, CmpiOp, RemFOp, SelectOp
+from graphc.backends.cpu.x86_ops import INTRINSIC as VPDPBUSD, VpdpbusdOp
 
 I64 = ir.IntType(64)
 PTR = ir.PointerType()
@@ -302,6 +303,10 @@ class FunctionEmitter:
             args = [self.get(v) for v in op.operands]
             fn = self.owner.intrinsic("llvm.fma", args[0].type, 3)
             self.values[op.results[0]] = b.call(fn, args, fastmath=_fastmath(op))
+        elif t is VpdpbusdOp:  # AVX-512 VNNI (x86_ops)
+            args = [self.get(v) for v in op.operands]
+            fn = self.owner.function(VPDPBUSD, ir.FunctionType(args[0].type, [args[0].type] * 3))
+            self.values[op.result] = b.call(fn, args)
         elif t is mathd.AbsIOp:
             x = self.get(op.operand)
             fn = self.owner.function(f"llvm.abs.{_suffix(x.type)}", ir.FunctionType(x.type, [x.type, ir.IntType(1)]))

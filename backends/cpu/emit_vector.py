@@ -60,6 +60,13 @@ def dense_constant(value: DenseIntOrFPElementsAttr, t: ir.VectorType) -> ir.Cons
     return ir.Constant(t, [ir.Constant(t.element, v) for v in values])
 
 
+def _typed(b: ir.IRBuilder, ptr: ir.Value, t: ir.Type) -> ir.Value:
+    """`ptr` usable for a `t` access: llvmlite's `alloca` (stack scratch) gives a typed pointer."""
+    if isinstance(ptr.type, ir.PointerType) and not ptr.type.is_opaque and ptr.type.pointee != t:
+        return b.bitcast(ptr, t.as_pointer())
+    return ptr
+
+
 def emit(fe: FunctionEmitter, op) -> None:
     from graphc.backends.cpu.emit_llvm import llvm_type, _suffix  # circular at import time
 
@@ -67,10 +74,12 @@ def emit(fe: FunctionEmitter, op) -> None:
     t = type(op)
     if t is vector.LoadOp:
         ptr, align = fe._address(op.base, op.indices)
-        fe.values[op.result] = b.load(ptr, typ=llvm_type(op.result.type), align=align)
+        vt = llvm_type(op.result.type)
+        fe.values[op.result] = b.load(_typed(b, ptr, vt), typ=vt, align=align)
     elif t is vector.StoreOp:
         ptr, align = fe._address(op.base, op.indices)
-        b.store(fe.get(op.vector), ptr, align=align)
+        value = fe.get(op.vector)
+        b.store(value, _typed(b, ptr, value.type), align=align)
     elif t is vector.MaskedLoadOp:
         ptr, align = fe._address(op.base, op.indices)
         vt = llvm_type(op.result.type)

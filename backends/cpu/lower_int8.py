@@ -24,7 +24,8 @@ Takes: `quant` ops inside fusion regions (`graphc.dialects.quant`; the region co
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 from xdsl.dialects import arith, memref
@@ -119,6 +120,9 @@ def _requantize(b: KernelBuilder, op: q.RequantizeOp, acc: SSAValue, idx) -> SSA
 def lower_quant_root(b: KernelBuilder, epilogue, outs: Sequence[SSAValue]) -> None:
     """The root of an int8 `conv`/`matmul` region into per-row i32 accumulators, then bias and
     epilogue per element (see the module docstring)."""
+    if vnni_plan(epilogue.plan.root) is not None:
+        lower_quant_root_vnni(b, epilogue, outs)
+        return
     root = epilogue.plan.root
     ev = epilogue.ev
     shape = epilogue.shape
@@ -206,3 +210,172 @@ def is_per_axis(op: Operation) -> bool:
 def is_quant_root(op: Operation) -> bool:
     return isinstance(op, q.Conv2DOp | q.MatMulOp)
 
+
+
+# -- AVX-512 VNNI ----------------------------------------------------------------------------------
+
+LANES = 16
+VNNI_SCRATCH_LIMIT = 512 << 10
+"""Bytes of repacked weights a VNNI kernel may keep on its stack; larger layers use the portable kernel."""
+
+
+def host_has_vnni() -> bool:
+    from graphc.backends.cpu.codegen import host_target
+
+    return "+avx512vnni" in host_target().features.split(",")
+
+
+@dataclass(frozen=True)
+class VnniPlan:
+    """The reduction of one output row as (taps × k4 groups of 4 bytes) × (column blocks of 16)."""
+
+    taps: tuple[int, int]  # (kh, kw); (1, 1) for a matmul
+    k: int  # reduction length per tap (input channels / K)
+    k4: int  # ceil(k / 4)
+    columns: int  # output channels / N
+    padded: int  # columns rounded up to 16
+
+    @property
+    def words(self) -> int:
+        return self.taps[0] * self.taps[1] * self.k4 * self.padded
+
+
+def vnni_plan(root: Operation) -> VnniPlan | None:
+    """How `root` runs on `vpdpbusd`, or None (no VNNI on the host, grouped convolutions, a
+    matmul with a batched or zero-pointed right operand, or weights too large to repack)."""
+    if isinstance(root, q.Conv2DOp):
+        if q.conv_params(root)["groups"] != 1:
+            return None
+        kh, kw, ci, co = g.shape_of(root.operands[1].type)
+        plan = VnniPlan((kh, kw), ci, -(-ci // 4), co, -(-co // LANES) * LANES)
+    elif isinstance(root, q.MatMulOp):
+        sb = g.shape_of(root.operands[1].type)
+        if len(sb) != 2 or q.matmul_params(root)["b_zero_point"] != 0:
+            return None
+        plan = VnniPlan((1, 1), sb[0], -(-sb[0] // 4), sb[1], -(-sb[1] // LANES) * LANES)
+    else:
+        return None
+    if plan.words * 4 + plan.padded * 8 > VNNI_SCRATCH_LIMIT or not host_has_vnni():
+        return None
+    return plan
+
+
+def lower_quant_root_vnni(b: KernelBuilder, epilogue, outs: Sequence[SSAValue]) -> None:
+    """The int8 root on `vpdpbusd` (u8 × s8 → i32, 64 multiply-adds per instruction).
+
+    vpdpbusd multiplies unsigned bytes by signed ones, so the activations are biased: x + 128 is
+    x's byte with the top bit flipped. Σ (x − zx)·w = Σ (x + 128)·w − (128 + zx)·Σ w, and the
+    second term is folded into the bias once per call (`corr`). A padded tap reads the byte of zx
+    (it then contributes (zx + 128)·w, which the correction removes: padding adds nothing, as in
+    the reference). Once per call the kernel also repacks the weights into i32 words of 4
+    consecutive reduction bytes, [tap][k4][column] (columns padded to 16 with zero words, the
+    reduction to a multiple of 4 with zero bytes): one 64-byte load per 16 columns. Per output
+    row (pixel): row ← corr; for each tap and k4 group, one broadcast word of 4 activation bytes
+    and, per block of 16 columns, one vpdpbusd into the row; then the epilogue per element.
+    """
+    from graphc.backends.cpu.lower_matmul_conv import windows
+    from xdsl.dialects import vector
+
+    from graphc.backends.cpu.loop_builder import vector_type
+    from graphc.backends.cpu.x86_ops import VpdpbusdOp
+
+    root = epilogue.plan.root
+    ev = epilogue.ev
+    plan = vnni_plan(root)
+    assert plan is not None
+    shape = epilogue.shape
+    conv = isinstance(root, q.Conv2DOp)
+    zx = q.conv_params(root)["input_zero_point"] if conv else q.matmul_params(root)["a_zero_point"]
+    kh, kw = plan.taps
+    vt = vector_type(i32, LANES)
+    packed = b.emit(memref.AllocaOp.get(i32, 64, [plan.words]))
+    corr = b.emit(memref.AllocaOp.get(i32, 64, [plan.padded]))
+    row = b.emit(memref.AllocaOp.get(i32, 64, [plan.padded]))
+    zero = scalar_ops.const(b, I32, 0)
+    bias = root.operands[2] if len(root.operands) > 2 else None
+
+    def weight(tap_y: Index, tap_x: Index, c: Index, o: Index) -> SSAValue:
+        index = [tap_y, tap_x, c, o] if conv else [c, o]
+        return ev.at(root.operands[1], index)
+
+    def byte_word(values: Sequence[SSAValue]) -> SSAValue:
+        """Four i8 values as the bytes (little-endian) of one i32."""
+        word = None
+        for j, v in enumerate(values):
+            byte = b.emit(arith.AndIOp(scalar_ops.cast(b, v, I8, I32), scalar_ops.const(b, I32, 0xFF)))
+            if j:
+                byte = b.emit(arith.ShLIOp(byte, scalar_ops.const(b, I32, 8 * j)))
+            word = byte if word is None else b.emit(arith.OrIOp(word, byte))
+        return word
+
+    # once per call: repacked weights and the bias with the −(128 + zx)·Σw correction
+    with b.nest([plan.words]) as (i,):
+        b.store(zero, packed, [i])
+    with b.nest([kh, kw, plan.k4, plan.columns]) as (ty, tx, k4, o), ev.scope():
+        taps = [b.min_index(b.add(b.mul(k4, 4), j), plan.k - 1) for j in range(4)]
+        real = [b.cmp_index("slt", b.add(b.mul(k4, 4), j), plan.k) for j in range(4)]
+        values = [b.emit(SelectOp(ok, weight(ty, tx, c, o), scalar_ops.const(b, I8, 0))) for c, ok in zip(taps, real)]
+        at = b.add(b.mul(b.add(b.mul(b.add(b.mul(ty, kw), tx), plan.k4), k4), plan.padded), o)
+        b.store(byte_word(values), packed, [at])
+    with b.nest([plan.padded]) as (o,):
+        b.store(zero, corr, [o])
+    with b.nest([plan.columns]) as (o,), ev.scope():
+        with b.reduce_nest([kh, kw, plan.k], [zero]) as red, ev.scope():
+            ty, tx, c = red.ivs
+            w = scalar_ops.cast(b, weight(ty, tx, c, o), I8, I32)
+            red.next(scalar_ops.binary(b, "add", I32, red.carried[0], w))
+        total = scalar_ops.binary(b, "mul", I32, red.results[0], scalar_ops.const(b, I32, 128 + zx))
+        start = ev.at(bias, [o]) if bias is not None else zero
+        b.store(scalar_ops.binary(b, "sub", I32, start, total), corr, [o])
+    pad_word = scalar_ops.const(b, I32, int.from_bytes(bytes([(zx + 128) & 0xFF] * 4), "little", signed=True))
+    flip = scalar_ops.const(b, I8, -128)
+
+    def activation_word(read: Callable[[Index], SSAValue], k4: Index) -> SSAValue:
+        cs = [b.min_index(b.add(b.mul(k4, 4), j), plan.k - 1) for j in range(4)]  # bytes past k meet zero weights
+        return byte_word([b.emit(arith.XOrIOp(read(c), flip)) for c in cs])
+
+    def accumulate(word: SSAValue, tap: Index, k4: Index) -> None:
+        wv = b.emit(vector.BroadcastOp(word, vt))
+        base = b.mul(b.add(b.mul(tap, plan.k4), k4), plan.padded)
+        with b.nest([plan.padded // LANES]) as (blk,):
+            col = b.mul(blk, LANES)
+            acc = b.emit(vector.LoadOp(row, [b.index(col)], vt))
+            weights = b.emit(vector.LoadOp(packed, [b.index(b.add(base, col))], vt))
+            b.emit(vector.StoreOp(b.emit(VpdpbusdOp(acc, wv, weights)), row, [b.index(col)]))
+
+    def start_row() -> None:
+        with b.nest([plan.padded // LANES]) as (blk,):
+            col = b.index(b.mul(blk, LANES))
+            b.emit(vector.StoreOp(b.emit(vector.LoadOp(corr, [col], vt)), row, [col]))
+
+    def finish(idx: list[Index]) -> None:
+        with b.nest([plan.columns]) as (oc,), ev.scope():
+            full = [*idx, oc]
+            epilogue.store(epilogue(b.load(row, [oc]), full), outs, full)
+
+    if not conv:
+        sa = g.shape_of(root.operands[0].type)
+        with b.nest(shape[:-1]) as idx, ev.scope():
+            start_row()
+            batch, i = idx[:-1], idx[-1]
+            with b.nest([plan.k4]) as (k4,), ev.scope():
+                word = activation_word(lambda c: ev.at(root.operands[0], [*_broadcast(batch, sa[:-2]), i, c]), k4)
+                accumulate(word, 0, k4)
+            finish(list(idx))
+        return
+    params = q.conv_params(root)
+    xs = g.shape_of(root.operands[0].type)
+    wy, wx = windows(root, xs, shape, kh, kw, params["dilations"])
+    with b.nest(shape[:-1]) as (n, oy, ox), ev.scope():
+        start_row()
+        with b.nest([kh, kw]) as (ty, tx), ev.scope():
+            iy, ix = wy.source(b, oy, ty), wx.source(b, ox, tx)
+            inside = b.all_of([wy.inside(b, iy), wx.inside(b, ix)])
+            iy_safe = iy if inside is None else b.clamp_index(iy, 0, wy.size - 1)
+            ix_safe = ix if inside is None else b.clamp_index(ix, 0, wx.size - 1)
+            with b.nest([plan.k4]) as (k4,), ev.scope():
+                word = activation_word(lambda c: ev.at(root.operands[0], [n, iy_safe, ix_safe, c]), k4)
+                if inside is not None:
+                    word = b.emit(SelectOp(inside, word, pad_word))
+                accumulate(word, b.add(b.mul(ty, kw), tx), k4)
+        finish([n, oy, ox])
