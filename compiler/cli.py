@@ -42,6 +42,12 @@ def _names(value: str | None) -> list[str] | None:
     return [n.strip() for n in value.split(",") if n.strip()] if value else None
 
 
+def target_options(args: argparse.Namespace) -> dict:
+    """The target-specific flags that were given (the backend's `configure` takes them)."""
+    names = ("systolic_config", "systolic_array", "dataflow")
+    return {n: getattr(args, n) for n in names if getattr(args, n, None) is not None}
+
+
 def cmd_compile(args: argparse.Namespace) -> int:
     import graphc
 
@@ -67,6 +73,7 @@ def cmd_compile(args: argparse.Namespace) -> int:
             dumper=dumper_from_args(args),
             weights=args.weights,
             progress=progress.step,
+            target_options=target_options(args),
             quantize=_quantize_options(args),
         )
     finally:
@@ -88,6 +95,8 @@ def cmd_compile(args: argparse.Namespace) -> int:
         layout = layout_report(model.program)
         if layout:
             print(layout)
+        for entry in model.artifact.meta.get("placement", []):  # targets that split host/device
+            print(f"  {entry['name']:<20} {entry['kind']:<10} on {entry['where']:<9} {entry['why']}")
         quant = quant_report(model.program)
         if quant:
             print(quant)
@@ -122,6 +131,17 @@ def cmd_run(args: argparse.Namespace) -> int:
     model = graphc.load(args.artifact)
     inputs = _read_npz(args.inputs)
     outputs = model.run(inputs)
+    if args.report or args.report_json:
+        report = getattr(model.executor, "last_report", None)
+        if report is None:
+            raise GraphcError(f"--report: the {model.artifact.backend} target records no run report (the systolic target does)")
+        if args.report:
+            print(report.text())
+        if args.report_json:
+            import json
+
+            with open(args.report_json, "w") as f:
+                json.dump(report.to_json(), f, indent=1)
     # .npz has no bfloat16: such outputs are stored as their raw 2-byte patterns (|V2), which
     # `graphc run` accepts back for bfloat16 inputs (view them as ml_dtypes.bfloat16 to read them).
     np.savez(args.out, **{k: v.view("V2") if v.dtype.name == "bfloat16" else v for k, v in outputs.items()})
@@ -169,7 +189,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("compile", help="compile a model into an artifact (.gcx)")
     p.add_argument("model", help="a TensorFlow frozen GraphDef (.pb), an ONNX model (.onnx), or a .mlir stage to resume from")
     p.add_argument("-o", "--output", help="artifact path (default: MODEL.gcx in the current folder)")
-    p.add_argument("--target", default="cpu", help="cpu (native code through LLVM) or reference (JAX)")
+    p.add_argument("--target", default="cpu", help="cpu (native code through LLVM), reference (JAX) or systolic (simulated int8 array)")
     p.add_argument("--input-shape", action="append", default=[], metavar="NAME=DxDx…",
                    help="specialise an input's shape (needed for unknown dimensions); repeatable")  # fmt: skip
     p.add_argument("--inputs", help="comma-separated input names (default: consumed placeholders)")
@@ -180,6 +200,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--report", action="store_true",
                    help="print the kernels (fusion regions and the ops in them) and bytes moved fused vs unfused")  # fmt: skip
     p.add_argument("-q", "--quiet", action="store_true")
+    g = p.add_argument_group("systolic target (--target systolic)")
+    g.add_argument("--systolic-array", metavar="RxC", help="array rows x columns (default 128x128)")
+    g.add_argument("--dataflow", choices=["ws", "os", "is"], help="weight-, output- or input-stationary (default ws)")
+    g.add_argument("--systolic-config", metavar="FILE", help="machine description (JSON or TOML; flags override it)")
     p.add_argument("--quantize", choices=["int8"],
                    help="post-training static quantization (TFLite scheme): conv/matmul layers run in int8")  # fmt: skip
     p.add_argument("--calibration", metavar="SAMPLES.npz",
@@ -196,6 +220,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--inputs", required=True,
                    help=".npz whose keys are the input names (bfloat16 inputs may be raw 2-byte |V2 arrays)")
     p.add_argument("--out", required=True, help=".npz to write, keyed by output names (bfloat16 as raw |V2)")
+    p.add_argument("--report", action="store_true", help="systolic: print the per-layer cycles, utilization, traffic")
+    p.add_argument("--report-json", metavar="FILE", help="systolic: write the per-layer report as JSON")
     p.add_argument("-q", "--quiet", action="store_true")
     p.set_defaults(fn=cmd_run)
 

@@ -13,6 +13,7 @@ from xdsl.utils.exceptions import ParseError
 from graphc.dialects.fusion import Fusion
 from graphc.dialects.graph import Graph
 from graphc.dialects.quant import Quant
+from graphc.dialects.systolic import Systolic
 from graphc.errors import GraphcError
 
 
@@ -23,7 +24,7 @@ def make_context() -> Context:
     # so resource names always read back as written.
     builtin_dialect = Dialect("builtin", list(builtin.Builtin.operations), list(builtin.Builtin.attributes),
                               [OpAsmDialectInterface()])  # fmt: skip
-    for dialect in (builtin_dialect, func.Func, arith.Arith, math.Math, memref.MemRef, scf.Scf, Graph, Fusion, Quant):
+    for dialect in (builtin_dialect, func.Func, arith.Arith, math.Math, memref.MemRef, scf.Scf, Graph, Fusion, Quant, Systolic):
         ctx.load_dialect(dialect)
     return ctx
 

@@ -84,6 +84,7 @@ def compile(
     dumper: IRDumper | None = None,
     weights: str | os.PathLike | None = None,
     progress: Callable[[str], None] | None = None,
+    target_options: Mapping[str, object] | None = None,
     quantize: QuantizeOptions | None = None,
 ) -> CompiledModel:
     """`fusion`: run `FUSION_PIPELINE` after `pipeline` (default: when the backend supports regions).
@@ -91,13 +92,19 @@ def compile(
 
     `model` may be a `.mlir` file dumped by `--dump-ir`/`--compile-to` (possibly edited): compilation
     resumes from its stage (`graphc.dumps.load_stage`), with weights from `weights` (an `.npz` keyed by
-    resource name; default: the `.weights.npz` beside it). `dumper` prints/dumps the IR around passes."""
+    resource name; default: the `.weights.npz` beside it). `dumper` prints/dumps the IR around passes.
+    `target_options` go to the backend's `configure` (e.g. the systolic target's machine)."""
     stats = CompileStats()
     start = time.perf_counter()
     try:
         backend = get_backend(target)
     except KeyError as err:
         raise GraphcError(str(err.args[0])) from None
+    if target_options:
+        configure = getattr(backend, "configure", None)
+        if configure is None:
+            raise GraphcError(f"target '{target}' takes no options (given: {', '.join(target_options)})")
+        configure(**target_options)
     if progress is not None:
         progress("import")
     program, stage = load_program(model, input_shapes, inputs=inputs, outputs=outputs, weights=weights)

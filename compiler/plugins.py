@@ -31,6 +31,7 @@ FRONTEND_GROUP = "graphc.frontends"
 FALLBACK_BACKENDS: dict[str, str] = {
     "cpu": "graphc.backends.cpu.backend:CpuBackend",
     "reference": "graphc.backends.reference:ReferenceBackend",
+    "systolic": "graphc.backends.systolic.backend:SystolicBackend",
 }
 
 

@@ -29,6 +29,12 @@ def _quant():
     return Quant
 
 
+def _systolic():
+    from graphc.dialects.systolic import Systolic
+
+    return Systolic
+
+
 def _passes() -> dict:
     from graphc.passes import ALL_PASSES
 
@@ -36,7 +42,7 @@ def _passes() -> dict:
 
 
 GRAPHC_UNIVERSE = Universe(
-    all_dialects={"graph": _graph, "fusion": _fusion, "quant": _quant},
+    all_dialects={"graph": _graph, "fusion": _fusion, "quant": _quant, "systolic": _systolic},
     all_passes={
         name: (lambda name=name: _passes()[name])
         for name in (
