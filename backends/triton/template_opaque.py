@@ -1,0 +1,179 @@
+"""Opaque regions: one op without a fusion template, as its own Triton kernel (or a named fallback).
+
+Takes an `opaque` region; leaves
+- arg-reductions (`argmax`/`argmin`): one program per block of rows, a loop over the axis keeping the
+  running extreme and its index (first index on ties, or last with `select_last_index`; NaN is the
+  extreme, as in the reference);
+- scans (`cumsum`/`cumprod`): one program per block of lines, a loop over the axis with
+  `tl.cumsum`/`tl.associative_scan` and a carried total; `exclusive` reads the previous element,
+  `reverse` reads and writes mirrored positions;
+- gathers and resize are elemental (indexed loads) and go through the pointwise template (see
+  `backend.py`);
+- `top_k`, `scatter_elements` and `scatter_nd` have no Triton kernel yet: `fallback_meta` describes
+  them for `graphc.runtime.triton_fallbacks`, which runs them with torch (top_k) or numpy (the
+  scatters, with the reference's deterministic last-update-wins rule); `--report` lists them.
+"""
+
+from __future__ import annotations
+
+from math import prod
+
+from graphc.backends.triton.elemental import INDEXED_OPS
+from graphc.backends.triton.kernel import Kernel, KernelBuilder
+from graphc.backends.triton.source import is_float, is_half, pow2_at_least, tl_type, type_max, type_min
+from graphc.dialects import dtypes
+from graphc.dialects import fusion
+from graphc.dialects import graph as g
+from graphc.dialects.resources import WeightStore, constant_value
+
+FALLBACK_OPS = (g.TopKOp, g.ScatterElementsOp, g.ScatterNdOp)
+KERNEL_OPS = (g.ArgMaxOp, g.ArgMinOp, g.CumsumOp, g.CumprodOp)
+
+AUTOTUNE = [{"BLOCK_M": 1, "BLOCK_R": 1024, "num_warps": 4}, {"BLOCK_M": 16, "BLOCK_R": 64, "num_warps": 4}]
+
+
+def opaque_problem(op) -> str | None:
+    if isinstance(op, INDEXED_OPS + KERNEL_OPS + FALLBACK_OPS):
+        return None
+    return f"{op.name} has no triton kernel"
+
+
+def fallback_meta(op) -> dict:
+    """What the executor's fallback needs: the op, its attributes, and any inline constant operands."""
+    attrs = {}
+    if isinstance(op, g.TopKOp):
+        attrs = {"k": g.get_int(op.attrs(), "k")}
+    elif isinstance(op, g.ScatterElementsOp):
+        attrs = {"axis": g.get_int(op.attrs(), "axis"), "reduction": g.get_str(op.attrs(), "reduction")}
+    elif isinstance(op, g.ScatterNdOp):
+        attrs = {"reduction": g.get_str(op.attrs(), "reduction")}
+    region = op.parent_op()
+    args = list(region.block.args)
+    operands = []
+    for v in op.operands:
+        if v in args:
+            operands.append({"arg": args.index(v)})
+        else:
+            array = constant_value(v.owner, WeightStore())
+            operands.append({"const": array.reshape(-1).tolist(), "dtype": array.dtype.name, "shape": list(array.shape)})
+    return {"op": op.name.removeprefix("graph."), "attrs": attrs, "operands": operands}
+
+
+def compile_opaque(region: fusion.RegionOp) -> Kernel:
+    (op,) = region.compute_ops()
+    if isinstance(op, g.ArgMaxOp | g.ArgMinOp):
+        return _arg_reduction(region, op)
+    return _scan(region, op)
+
+
+def _lines(kb: KernelBuilder, shape, axis: int):
+    """Rows = every index but `axis` (as [BLOCK_M, 1]); returns (row count, full-index maker)."""
+    ev = kb.ev
+    rest = [d for i, d in enumerate(shape) if i != axis]
+    rows = prod(rest)
+    kb.block_var("rows", f"{kb.program_id(0)} * BLOCK_M + tl.arange(0, BLOCK_M)[:, None]")
+    kb.block_var("row_mask", f"rows < {rows}")
+    row_idx = ev.delinearize("rows", rest)
+
+    def full(pos: str) -> tuple[str, ...]:
+        return row_idx[:axis] + (pos,) + row_idx[axis:]
+
+    return rows, full
+
+
+def _arg_reduction(region: fusion.RegionOp, op) -> Kernel:
+    kb = KernelBuilder(region)
+    em, ev = kb.em, kb.ev
+    x = op.operands[0]
+    shape = g.shape_of(x.type)
+    axis = g.get_int(op.attrs(), "axis")
+    last = "select_last_index" in op.attrs() and bool(g.get_int(op.attrs(), "select_last_index"))
+    size = shape[axis]
+    t = x.type.element_type
+    is_max = isinstance(op, g.ArgMaxOp)
+    em.comment(f"{'argmax' if is_max else 'argmin'} over axis {axis} of {list(shape)} "
+               f"({'last' if last else 'first'} index of the extreme; NaN is extreme)")  # fmt: skip
+    rows, full = _lines(kb, shape, axis)
+    vt = "tl.float32" if is_half(t) else "tl.int32" if dtypes.is_bool(t) else tl_type(t)
+    worst = ("NEG_INF" if is_max else "POS_INF") if is_float(t) else str(_int_bound(t, not is_max))
+    em.line(f"best = tl.full([BLOCK_M], {worst}, {vt})")
+    em.line("best_at = tl.full([BLOCK_M], -1, tl.int64)")
+    if is_float(t):
+        em.line("best_nan = tl.full([BLOCK_M], 0, tl.int32)")
+    better = ">" if is_max else "<"
+    with em.block(f"for r0 in range(0, {size}, BLOCK_R)"):
+        kb.block_var("pos", "r0 + tl.arange(0, BLOCK_R)[None, :]")
+        mask = ev.and_mask("row_mask", f"pos < {size}")
+        v = em.assign(f"tl.where({mask}, {ev.at(x, full('pos'), mask)}.to({vt}), {worst})", "v")
+        pick = "tl.max" if last else "tl.min"
+        none = "-1" if last else str(size)
+        if is_float(t):
+            em.line(f"nan = {mask} & ({v} != {v})")
+            em.line(f"nan_at = {pick}(tl.where(nan, pos, {none}), axis=1).to(tl.int64)")
+            em.line("has_nan = tl.max(nan.to(tl.int32), axis=1)")
+        em.line(f"m = tl.{'max' if is_max else 'min'}({v}, axis=1)")
+        em.line(f"m_at = {pick}(tl.where({mask} & ({v} == m[:, None]), pos, {none}), axis=1).to(tl.int64)")
+        take = f"(m {better}= best)" if last else f"(m {better} best)"
+        em.line(f"take = ({take} | (best_at < 0)) & (m_at >= 0) & (m_at < {size})")
+        if is_float(t):
+            em.line("take = take & (best_nan == 0)")
+            em.line("first_nan = has_nan > 0" if last else "first_nan = (has_nan > 0) & (best_nan == 0)")
+            em.line("best_at = tl.where(first_nan, nan_at, tl.where(take, m_at, best_at))")
+            em.line("best = tl.where(take, m, best)")
+            em.line("best_nan = tl.maximum(best_nan, has_nan)")
+        else:
+            em.line("best_at = tl.where(take, m_at, best_at)")
+            em.line("best = tl.where(take, m, best)")
+    out_t = tl_type(op.results[0].type.element_type)
+    kb.store(0, "rows", f"best_at[:, None].to({out_t})", "row_mask", "[BLOCK_M, 1]")
+    return _finish(kb, "arg-reduction", rows, size)
+
+
+def _int_bound(t, low: bool) -> int:
+    return type_min(t) if low else type_max(t)
+
+
+def _scan(region: fusion.RegionOp, op) -> Kernel:
+    kb = KernelBuilder(region)
+    em, ev = kb.em, kb.ev
+    x = op.operands[0]
+    shape = g.shape_of(x.type)
+    attrs = op.attrs()
+    axis = g.get_int(attrs, "axis")
+    exclusive, reverse = bool(g.get_int(attrs, "exclusive")), bool(g.get_int(attrs, "reverse"))
+    size = shape[axis]
+    t = x.type.element_type
+    is_sum = isinstance(op, g.CumsumOp)
+    at = "tl.float32" if is_half(t) else tl_type(t)
+    identity = "0" if is_sum else "1"
+    em.comment(f"{'cumsum' if is_sum else 'cumprod'} along axis {axis} of {list(shape)}"
+               f"{', exclusive' if exclusive else ''}{', reverse' if reverse else ''}: one line per row of the tile")  # fmt: skip
+    rows, full = _lines(kb, shape, axis)
+    em.line(f"carry = tl.full([BLOCK_M], {identity}, {at})")
+    with em.block(f"for r0 in range(0, {size}, BLOCK_R)"):
+        kb.block_var("pos", "r0 + tl.arange(0, BLOCK_R)[None, :]")
+        mask = ev.and_mask("row_mask", f"pos < {size}")
+        src = ev.bind("pos - 1" if exclusive else "pos", "s")
+        read = ev.bind(f"{size - 1} - {src}" if reverse else src, "s")
+        valid = ev.and_mask(mask, f"{src} >= 0") if exclusive else mask
+        clamped = ev.bind(f"tl.minimum(tl.maximum({read}, 0), {size - 1})", "s")
+        v = em.assign(f"tl.where({valid}, {ev.at(x, full(clamped), valid)}.to({at}), {identity})", "v")
+        if is_sum:
+            em.line(f"scanned = tl.cumsum({v}, axis=1) + carry[:, None]")
+            em.line(f"carry = carry + tl.sum({v}, axis=1)")
+        else:
+            em.line(f"scanned = tl.associative_scan({v}, 1, _mul_combine) * carry[:, None]")
+            em.line(f"carry = carry * tl.reduce({v}, 1, _mul_combine)")
+        write = ev.bind(f"{size - 1} - pos" if reverse else "pos", "w")
+        offset = ev.bind(ev.linear(full(write), shape), "o")
+        out_t = tl_type(op.results[0].type.element_type)
+        kb.store(0, offset, f"scanned.to({out_t})", mask, "[BLOCK_M, BLOCK_R]")
+    return _finish(kb, "scan", rows, size)
+
+
+def _finish(kb: KernelBuilder, template: str, rows: int, size: int) -> Kernel:
+    block_r = pow2_at_least(size, 16, 1024)
+    blocks = {"BLOCK_M": pow2_at_least(rows, 1, max(1, 2048 // block_r)), "BLOCK_R": block_r}
+    block_r = pow2_at_least(size, 16, 8192)
+    interpret = {"BLOCK_M": pow2_at_least(rows, 1, max(1, 65536 // block_r)), "BLOCK_R": block_r}
+    return kb.finish(template, ["BLOCK_M", "BLOCK_R"], [f"cdiv({rows}, BLOCK_M)"], blocks, interpret, AUTOTUNE)
