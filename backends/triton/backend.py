@@ -4,8 +4,9 @@ Takes a `GraphProgram` after the fusion pipeline (`@main` holds `fusion.region`s
 reshape views and the return); leaves a `BackendOutput` whose sections are one Triton module per
 region (`triton/<region>.py`, readable, dumped by `--dump-ir`) and whose meta describes the
 buffers (`slots`), the kernels in schedule order (source section, argument slots, grid, block
-sizes, autotune configs, constant tables) and the outputs. One region is one kernel, the same
-plan as the CPU backend. The template is chosen by the region's kind (and, for `opaque`, its op):
+sizes, autotune configs, constant tables) and the outputs. One region is one kernel launch, the same
+plan as the CPU backend; structurally identical regions (`fusion.region_key`: an unrolled RNN's
+steps) share one kernel, as they do there. The template is chosen by the region's kind (and, for `opaque`, its op):
 pointwise, reduction (row or other-axis), matmul + epilogue, conv as implicit GEMM (+ a
 depthwise variant) + epilogue, and the opaque kernels (gathers and resize through the pointwise
 template, arg-reductions, scans); `top_k` and the scatters run as named torch fallbacks.
@@ -63,6 +64,7 @@ class TritonBackend:
             add(arg, kind="input", index=i)
         kernels: list[dict] = []
         sections: dict[str, bytes] = {}
+        shared: dict[str, dict] = {}  # fusion.region_key → launch: identical regions share a kernel
         for op in ops:
             if isinstance(op, g.ConstantOp):
                 value = op.value
@@ -78,7 +80,10 @@ class TritonBackend:
             elif isinstance(op, fusion.RegionOp):
                 args = [slot_of[v] for v in op.inputs]
                 outs = [add(r, kind="temp") for r in op.outputs]
-                kernels.append(_kernel_meta(op, args, outs, sections))
+                key = fusion.region_key(op)
+                if key not in shared:
+                    shared[key] = _kernel_meta(op, sections)
+                kernels.append({**shared[key], "args": args, "results": outs})
             elif not isinstance(op, func.ReturnOp):
                 raise GraphcError(f"triton backend: {op.name} outside a fusion region (run the fusion pipeline)")
         ret = main.body.block.last_op
@@ -91,8 +96,8 @@ def _dtype(value) -> str:
     return dtypes.to_numpy_dtype(value.type.element_type).name
 
 
-def _kernel_meta(region: fusion.RegionOp, args: list[int], outs: list[int], sections: dict[str, bytes]) -> dict:
-    base = {"name": region.region_name, "kind": region.kind_name, "args": args, "results": outs}
+def _kernel_meta(region: fusion.RegionOp, sections: dict[str, bytes]) -> dict:
+    base = {"name": region.region_name, "kind": region.kind_name}
     op = region.compute_ops()[0] if region.kind_name == "opaque" else None
     if op is not None and isinstance(op, FALLBACK_OPS):
         return {**base, "template": "fallback", **fallback_meta(op)}
