@@ -80,6 +80,8 @@ class TritonExecutor:
         torch = self.torch
         self.cuda = torch.cuda.is_available()
         self.device = torch.device("cuda" if self.cuda else "cpu")
+        self.heuristic_blocks = os.environ.get("GRAPHC_TRITON_BLOCKS") == "heuristic"
+        """Launch with the GPU heuristic's block sizes under the interpreter too (tests of masked tails)."""
         self.meta = meta
         self.slots = meta["slots"]
         self.tensors: list = [None] * len(self.slots)
@@ -114,7 +116,7 @@ class TritonExecutor:
             fn = self.triton.autotune(configs=configs, key=[])(fn)
             grid = (lambda exprs: lambda meta: grid_of(exprs, meta))(kernel["grid"])
             return ("autotuned", fn, grid, {}, tables, kernel)
-        blocks = kernel["blocks"] if self.cuda else kernel["interpret_blocks"]
+        blocks = kernel["blocks"] if self.cuda or self.heuristic_blocks else kernel["interpret_blocks"]
         return ("kernel", fn, grid_of(kernel["grid"], blocks), blocks, tables, kernel)
 
     def run(self, inputs: list[np.ndarray], outputs: list[np.ndarray] | None = None) -> list[np.ndarray]:

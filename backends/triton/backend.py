@@ -9,7 +9,8 @@ plan as the CPU backend; structurally identical regions (`fusion.region_key`: an
 steps) share one kernel, as they do there. The template is chosen by the region's kind (and, for `opaque`, its op):
 pointwise, reduction (row or other-axis), matmul + epilogue, conv as implicit GEMM (+ a
 depthwise variant) + epilogue, and the opaque kernels (gathers and resize through the pointwise
-template, arg-reductions, scans); `top_k` and the scatters run as named torch fallbacks.
+template, arg-reductions, scans, top_k); the scatters (and top_k rows longer than 16384) run as
+named fallbacks that `--report` lists.
 Every unsupported op or element type is reported at once, by region and op, before any code is made.
 """
 
@@ -22,7 +23,13 @@ from graphc.backends.triton.elemental import INDEXED_OPS, check_region
 from graphc.backends.triton.kernel import Kernel
 from graphc.backends.triton.template_conv import compile_conv
 from graphc.backends.triton.template_matmul import compile_matmul
-from graphc.backends.triton.template_opaque import FALLBACK_OPS, compile_opaque, fallback_meta, opaque_problem
+from graphc.backends.triton.template_opaque import (
+    FALLBACK_RUNNERS,
+    compile_opaque,
+    fallback_meta,
+    is_fallback,
+    opaque_problem,
+)
 from graphc.backends.triton.template_pointwise import compile_pointwise
 from graphc.backends.triton.template_reduction import compile_reduction
 from graphc.dialects import dtypes
@@ -87,7 +94,10 @@ class TritonBackend:
             elif not isinstance(op, func.ReturnOp):
                 raise GraphcError(f"triton backend: {op.name} outside a fusion region (run the fusion pipeline)")
         ret = main.body.block.last_op
-        meta = {"slots": slots, "kernels": kernels, "outputs": [slot_of[v] for v in ret.operands]}
+        fallbacks = [{"kernel": k["name"], "op": k["op"], "runs_with": FALLBACK_RUNNERS[k["op"]]}
+                     for k in kernels if k["template"] == "fallback"]  # fmt: skip
+        meta = {"slots": slots, "kernels": kernels, "outputs": [slot_of[v] for v in ret.operands],
+                "fallbacks": fallbacks}  # fmt: skip
         schedule = [k["name"] for k in kernels]
         return BackendOutput(meta=meta, sections=sections, schedule=schedule, weight_names=sorted(set(weight_names)))
 
@@ -99,7 +109,7 @@ def _dtype(value) -> str:
 def _kernel_meta(region: fusion.RegionOp, sections: dict[str, bytes]) -> dict:
     base = {"name": region.region_name, "kind": region.kind_name}
     op = region.compute_ops()[0] if region.kind_name == "opaque" else None
-    if op is not None and isinstance(op, FALLBACK_OPS):
+    if op is not None and is_fallback(op):
         return {**base, "template": "fallback", **fallback_meta(op)}
     if op is not None and isinstance(op, INDEXED_OPS):
         kernel = compile_pointwise(region)

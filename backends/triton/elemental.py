@@ -105,7 +105,19 @@ class Elemental:
                 self.block_vars.add(hit)
         return hit
 
+    def all_block(self, expr: str) -> bool:
+        names = [n for n in _IDENT.findall(_TL_CALL.sub("", expr)) if n != "None"]
+        return all(n in self.block_vars for n in names)
+
+    def condition(self, expr: str) -> str:
+        """A boolean variable for `expr`, normalised to int1 data when scalars take part."""
+        return self.bind(expr if self.all_block(expr) else f"({expr}) != 0", "p")
+
     def and_mask(self, mask: str, cond: str) -> str:
+        if not self.all_block(cond):
+            # Part of the condition may be a scalar (a window tap of a 1-pixel output): the
+            # interpreter turns `block & scalar` into int32 data, which a mask must not be.
+            return self.bind(f"tl.where({mask}, ({cond}) != 0, False)", "m")
         return self.bind(f"{mask} & ({cond})", "m")
 
     # ----------------------------------------------------------------------------- evaluation
@@ -226,7 +238,7 @@ class Elemental:
             src.append(self.bind(f"tl.minimum(tl.maximum({t}, 0), {d - 1})"))
         if not conds:
             return self.at(op.input, tuple(src), mask)
-        valid = self.bind(" & ".join(f"({c})" for c in conds), "p")
+        valid = self.condition(" & ".join(f"({c})" for c in conds))
         inner = self.at(op.input, tuple(src), self.and_mask(mask, valid))
         t = op.result.type.element_type
         fill = literal(g.get_float(attrs, "value"), t)
@@ -240,7 +252,7 @@ class Elemental:
             if size == 0:
                 continue
             i = idx[axis]
-            cond = self.bind(f"({i} >= {offset}) & ({i} < {offset + size})", "p")
+            cond = self.condition(f"({i} >= {offset}) & ({i} < {offset + size})")
             local = self.bind(f"tl.minimum(tl.maximum({i} - {offset}, 0), {size - 1})" if offset else
                               f"tl.minimum({i}, {size - 1})")  # fmt: skip
             sub = idx[:axis] + (local,) + idx[axis + 1 :]
@@ -272,7 +284,7 @@ class Elemental:
         with self.em.block(f"for {tap} in range({kh * kw})"):
             iy = self.bind(f"{oy} * {sh} + ({tap} // {kw}) * {dh} - {pt}")
             ix = self.bind(f"{ox} * {sw} + ({tap} % {kw}) * {dw} - {pl}")
-            valid = self.bind(f"({iy} >= 0) & ({iy} < {h}) & ({ix} >= 0) & ({ix} < {w})", "p")
+            valid = self.condition(f"({iy} >= 0) & ({iy} < {h}) & ({ix} >= 0) & ({ix} < {w})")
             cy = self.bind(f"tl.minimum(tl.maximum({iy}, 0), {h - 1})")
             cx = self.bind(f"tl.minimum(tl.maximum({ix}, 0), {w - 1})")
             v = self.at(op.input, (n, cy, cx, c), self.and_mask(mask, valid))

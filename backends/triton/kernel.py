@@ -55,6 +55,8 @@ class KernelBuilder:
 
     def store(self, result_index: int, offset: str, value: str, mask: str, tile: str) -> None:
         ptr = self.out_ptrs[result_index]
+        if not self.ev.is_block(offset):  # e.g. a size-1 axis: broadcast the offset to the tile
+            offset = f"tl.where({mask}, {offset}, 0)"
         self.em.line(f"tl.store({ptr} + {offset}, tl.broadcast_to({value}, {tile}), mask={mask})")
 
     def finish(self, template: str, constexprs: list[str], grid: list[str], blocks: dict[str, int],

@@ -9,9 +9,12 @@ Takes an `opaque` region; leaves
   `reverse` reads and writes mirrored positions;
 - gathers and resize are elemental (indexed loads) and go through the pointwise template (see
   `backend.py`);
-- `top_k`, `scatter_elements` and `scatter_nd` have no Triton kernel yet: `fallback_meta` describes
-  them for `graphc.runtime.triton_fallbacks`, which runs them with torch (top_k) or numpy (the
-  scatters, with the reference's deterministic last-update-wins rule); `--report` lists them.
+- `top_k`: one program per row ranks every element by counting the elements ahead of it, and
+  stores the first k at their ranks (rows up to `TOP_K_ROW_LIMIT`);
+- `scatter_elements`, `scatter_nd` and longer top_k rows have no Triton kernel yet: `fallback_meta`
+  describes them for `graphc.runtime.triton_fallbacks`, which runs them with torch (top_k) or
+  numpy (the scatters, with the reference's deterministic last-update-wins rule); `--report` lists
+  them.
 """
 
 from __future__ import annotations
@@ -26,14 +29,15 @@ from graphc.dialects import fusion
 from graphc.dialects import graph as g
 from graphc.dialects.resources import WeightStore, constant_value
 
-FALLBACK_OPS = (g.TopKOp, g.ScatterElementsOp, g.ScatterNdOp)
+FALLBACK_OPS = (g.ScatterElementsOp, g.ScatterNdOp)
+FALLBACK_RUNNERS = {"top_k": "torch", "scatter_elements": "numpy", "scatter_nd": "numpy"}
 KERNEL_OPS = (g.ArgMaxOp, g.ArgMinOp, g.CumsumOp, g.CumprodOp)
 
 AUTOTUNE = [{"BLOCK_M": 1, "BLOCK_R": 1024, "num_warps": 4}, {"BLOCK_M": 16, "BLOCK_R": 64, "num_warps": 4}]
 
 
 def opaque_problem(op) -> str | None:
-    if isinstance(op, INDEXED_OPS + KERNEL_OPS + FALLBACK_OPS):
+    if isinstance(op, INDEXED_OPS + KERNEL_OPS + FALLBACK_OPS + (g.TopKOp,)):
         return None
     return f"{op.name} has no triton kernel"
 
@@ -59,11 +63,64 @@ def fallback_meta(op) -> dict:
     return {"op": op.name.removeprefix("graph."), "attrs": attrs, "operands": operands}
 
 
+TOP_K_ROW_LIMIT = 1 << 14
+"""Longest top_k row the rank kernel takes (the row is one block); longer rows use the fallback."""
+
+
+def is_fallback(op) -> bool:
+    if isinstance(op, g.TopKOp):
+        return g.shape_of(op.operands[0].type)[-1] > TOP_K_ROW_LIMIT
+    return isinstance(op, FALLBACK_OPS)
+
+
 def compile_opaque(region: fusion.RegionOp) -> Kernel:
     (op,) = region.compute_ops()
     if isinstance(op, g.ArgMaxOp | g.ArgMinOp):
         return _arg_reduction(region, op)
+    if isinstance(op, g.TopKOp):
+        return _top_k(region, op)
     return _scan(region, op)
+
+
+def _top_k(region: fusion.RegionOp, op) -> Kernel:
+    """One program per row: each element's rank is the number of elements ahead of it (larger, or
+    equal with a lower index; NaN ahead of everything); ranks < k are stored at their rank, so
+    the stores never collide and ties keep the lower index first, as `graph.top_k` says."""
+    kb = KernelBuilder(region)
+    em, ev = kb.em, kb.ev
+    x = op.operands[0]
+    shape = g.shape_of(x.type)
+    n, k = shape[-1], g.get_int(op.attrs(), "k")
+    rows = prod(shape[:-1])
+    t = x.type.element_type
+    vt = "tl.float32" if is_half(t) else "tl.int32" if dtypes.is_bool(t) else tl_type(t)
+    em.comment(f"top {k} of {n} along the last axis, {rows} rows: rank by counting, store at the rank")
+    em.line(f"row = {kb.program_id(0)}")
+    kb.block_var("i", "tl.arange(0, BLOCK_N)")
+    mask = ev.bind(f"i < {n}", "m")
+    row_idx = ev.delinearize("row", shape[:-1])
+    xi = em.assign(f"{ev.at(x, (*row_idx, 'i'), mask)}.to({vt})", "xi")
+    em.line("rank = tl.zeros([BLOCK_N], dtype=tl.int32)")
+    with em.block(f"for j0 in range(0, {n}, BLOCK_C)"):
+        kb.block_var("j", "j0 + tl.arange(0, BLOCK_C)")
+        cmask = ev.bind(f"j < {n}", "m")
+        xj = em.assign(f"{ev.at(x, (*row_idx, 'j'), cmask)}.to({vt})", "xj")
+        a, b = f"{xj}[None, :]", f"{xi}[:, None]"
+        ahead = f"({a} > {b}) | (({a} == {b}) & (j[None, :] < i[:, None]))"
+        if is_float(t):
+            ahead = (f"(({a} != {a}) & (({b} == {b}) | (j[None, :] < i[:, None]))) | "
+                     f"(({b} == {b}) & ({ahead}))")  # fmt: skip
+        em.line(f"rank = rank + tl.sum((({ahead}) & {cmask}[None, :]).to(tl.int32), axis=1)")
+    keep = ev.bind(f"{mask} & (rank < {k})", "m")
+    offset = ev.bind(f"row * {k} + rank", "o")
+    index_t = tl_type(op.results[1].type.element_type)
+    value = ev.at(x, (*row_idx, "i"), mask)
+    for i, result in enumerate(kb.results):
+        stored = value if result is op.results[0] else f"i.to({index_t})"
+        kb.store(i, offset, stored, keep, "[BLOCK_N]")
+    blocks = {"BLOCK_N": pow2_at_least(n, 16), "BLOCK_C": pow2_at_least(n, 16, 64)}
+    interpret = {"BLOCK_N": pow2_at_least(n, 16), "BLOCK_C": pow2_at_least(n, 16, 1024)}
+    return kb.finish("top-k (rank)", ["BLOCK_N", "BLOCK_C"], [str(rows)], blocks, interpret)
 
 
 def _lines(kb: KernelBuilder, shape, axis: int):
