@@ -24,8 +24,8 @@ import numpy as np
 from xdsl.ir import BlockArgument, SSAValue
 
 from graphc.backends.triton import expressions
-from graphc.backends.triton.source import Emitter, is_float, literal, tl_type, type_min
-from graphc.dialects import fusion
+from graphc.backends.triton.source import Emitter, is_float, literal, tl_type, to_register, type_min
+from graphc.dialects import dtypes, fusion
 from graphc.dialects import graph as g
 from graphc.dialects.resources import WeightStore, constant_value
 from graphc.dialects.semantics import resize_matrix
@@ -135,7 +135,10 @@ class Elemental:
         return name
 
     def load(self, value: SSAValue, idx: Index, mask: str) -> str:
-        return self.masked_load(self.pointers[value], self.linear(idx, g.shape_of(value.type)), mask)
+        x = self.masked_load(self.pointers[value], self.linear(idx, g.shape_of(value.type)), mask)
+        if value.type.element_type == dtypes.bf16:  # bfloat16 computes in float32 registers
+            x = self.bind(f"{x}.to(tl.float32)", "x")
+        return x
 
     def masked_load(self, ptr: str, offset: str, mask: str, prefix: str = "x") -> str:
         if not self.is_block(offset):  # a scalar offset: broadcast it to the block (and mask it)
@@ -296,7 +299,7 @@ class Elemental:
                 self.em.line(f"{count} = {count} + tl.where({valid}, 1.0, 0.0)")
         if is_max:
             return acc
-        return self.em.assign(f"({acc} / {count}).to({tl_type(t)})")
+        return self.em.assign(f"({acc} / {count}){to_register(t)}")
 
     def _index_value(self, indices: SSAValue, idx: Index, mask: str, size: int) -> str:
         """An index operand's element as a non-negative in-range int (negative counts from the end)."""
@@ -351,9 +354,9 @@ class Elemental:
                 terms.append(f"{wy} * {wx} * {v}.to(tl.float32)")
         total = self.em.assign(" + ".join(terms), "r")
         if is_float(t):
-            return self.em.assign(f"{total}.to({tl_type(t)})")
+            return self.em.assign(f"{total}{to_register(t)}")
         rounded = self.em.assign(expressions.FLOAT_UNARY[g.RoundOp](self.em, total), "r")
-        return self.em.assign(f"{rounded}.to({tl_type(t)})")
+        return self.em.assign(f"{rounded}{to_register(t)}")
 
     def _taps(self, matrix: np.ndarray, prefix: str) -> tuple[str, str, int]:
         """A resize axis' [out, in] matrix as (index table, weight table, taps per output)."""

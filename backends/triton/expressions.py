@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 from xdsl.ir import Operation
 
-from graphc.backends.triton.source import Emitter, is_float, is_half, is_signed, literal, tl_type
+from graphc.backends.triton.source import Emitter, is_float, is_half, is_signed, literal, to_register
 from graphc.dialects import dtypes
 from graphc.dialects import graph as g
 from graphc.errors import GraphcError
@@ -47,6 +47,25 @@ def _round_half_even(em: Emitter, x: str) -> str:
     return f"tl.where({d} > 0.5, {f} + 1.0, tl.where({d} < 0.5, {f}, tl.where({f} % 2.0 == 0.0, {f}, {f} + 1.0)))"
 
 
+def _atan(em: Emitter, x: str) -> str:
+    # Cephes' atanf: reduce |x| to [0, tan(pi/8)] with atan(x) = pi/2 - atan(1/x) and
+    # pi/4 + atan((x-1)/(x+1)), then a degree-9 odd polynomial (~1 ulp on float32).
+    a = em.assign(f"tl.abs({x})", "a")
+    big = em.assign(f"{a} > 2.414213562373095", "big")
+    mid = em.assign(f"{a} > 0.4142135623730950", "mid")
+    base = em.assign(f"tl.where({big}, 1.5707963267948966, tl.where({mid}, 0.7853981633974483, 0.0))", "base")
+    r = em.assign(f"tl.where({big}, -1.0 / {a}, tl.where({mid}, ({a} - 1.0) / ({a} + 1.0), {a}))", "r")
+    z = em.assign(f"{r} * {r}", "z")
+    poly = f"(((8.05374449538e-2 * {z} - 1.38776856032e-1) * {z} + 1.99777106478e-1) * {z} - 3.33329491539e-1)"
+    y = em.assign(f"{base} + ({poly} * {z} * {r} + {r})", "y")
+    return f"tl.where({x} < 0, -{y}, tl.where({x} != {x}, {x}, {y}))"
+
+
+def _asin(em: Emitter, x: str) -> str:
+    # asin(x) = atan(x / sqrt((1 - x)(1 + x))): ±pi/2 at ±1 (x/0 = ±inf), NaN outside [-1, 1].
+    return _atan(em, em.assign(f"{x} / tl.sqrt((1.0 - {x}) * (1.0 + {x}))", "q"))
+
+
 FLOAT_UNARY: dict[type[Operation], Unary] = {
     g.NegOp: lambda em, x: f"-{x}",
     g.AbsOp: lambda em, x: f"tl.abs({x})",
@@ -67,6 +86,9 @@ FLOAT_UNARY: dict[type[Operation], Unary] = {
     g.CeilOp: lambda em, x: f"tl.ceil({x})",
     g.RoundOp: _round_half_even,
     g.ReluOp: lambda em, x: f"tl.maximum({x}, 0.0, {NAN_ALL})",
+    g.AtanOp: _atan,
+    g.AsinOp: _asin,
+    g.AcosOp: lambda em, x: f"1.5707963267948966 - {em.assign(_asin(em, x), 'as')}",
     g.SinhOp: lambda em, x: f"(tl.exp({x}) - tl.exp(-{x})) * 0.5",
     g.CoshOp: lambda em, x: f"(tl.exp({x}) + tl.exp(-{x})) * 0.5",
     g.AsinhOp: lambda em, x: f"tl.where({x} < 0, -1.0, 1.0) * tl.log(tl.abs({x}) + tl.sqrt({x} * {x} + 1.0))",
@@ -234,7 +256,7 @@ def elementwise(em: Emitter, op: Operation, args: list[str]) -> str:
     result = em.assign(expr)
     if dtypes.is_bool(out_t) or (out_t == in_t and is_float(in_t) and not is_half(in_t)):
         return result
-    return em.assign(f"{result}.to({tl_type(out_t)})")
+    return em.assign(f"{result}{to_register(out_t)}")
 
 
 def cast(x: str, from_t, to_t) -> str:
@@ -244,7 +266,7 @@ def cast(x: str, from_t, to_t) -> str:
         return x
     if is_half(from_t) and not is_float(to_t):
         x = f"{x}.to(tl.float32)"
-    return f"{x}.to({tl_type(to_t)})"
+    return f"{x}{to_register(to_t)}"
 
 
 def check_supported(op: Operation) -> str | None:

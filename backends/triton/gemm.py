@@ -10,7 +10,7 @@ registers before the store: bias, batch norm, activations, residual adds) and st
 from __future__ import annotations
 
 from graphc.backends.triton.kernel import KernelBuilder
-from graphc.backends.triton.source import tl_type
+from graphc.backends.triton.source import tl_type, to_register
 from graphc.dialects import dtypes
 from graphc.dialects import graph as g
 
@@ -37,7 +37,8 @@ def acc_type(element) -> str:
 def accumulate(kb: KernelBuilder, acc: str, a: str, b: str, element) -> None:
     em = kb.em
     if uses_dot(element):
-        precision = ', input_precision="ieee"' if element == dtypes.f32 else ""
+        # bfloat16 tiles are float32 registers (see source.to_register): exact products in IEEE f32.
+        precision = ', input_precision="ieee"' if element in (dtypes.f32, dtypes.bf16) else ""
         em.line(f"{acc} = tl.dot({a}, {b}, {acc}{precision})")
     else:
         t = acc_type(element)
@@ -49,7 +50,7 @@ def store_epilogue(kb: KernelBuilder, root, acc: str, idx: tuple[str, ...], offs
     linear offset); results with another shape are reshapes of it and share the linear offset."""
     em, ev = kb.em, kb.ev
     out_t = root.results[0].type.element_type
-    value = em.assign(f"{acc}.to({tl_type(out_t)})", "root")
+    value = em.assign(f"{acc}{to_register(out_t)}", "root")
     ev.overrides[root.results[0]] = value
     ev.block_vars.add(value)
     root_shape = g.shape_of(root.results[0].type)

@@ -15,7 +15,7 @@ import numpy as np
 
 from graphc.backends.triton.elemental import Elemental, needs_int64
 from graphc.backends.triton.source import Emitter, kernel_file, pointer_names, signature
-from graphc.dialects import fusion
+from graphc.dialects import dtypes, fusion
 from graphc.dialects import graph as g
 
 
@@ -57,6 +57,8 @@ class KernelBuilder:
         ptr = self.out_ptrs[result_index]
         if not self.ev.is_block(offset):  # e.g. a size-1 axis: broadcast the offset to the tile
             offset = f"tl.where({mask}, {offset}, 0)"
+        if self.results[result_index].type.element_type == dtypes.bf16:  # float32 register → bfloat16 memory
+            value = f"{value}.to(tl.bfloat16)"
         self.em.line(f"tl.store({ptr} + {offset}, tl.broadcast_to({value}, {tile}), mask={mask})")
 
     def finish(self, template: str, constexprs: list[str], grid: list[str], blocks: dict[str, int],

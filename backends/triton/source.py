@@ -27,6 +27,9 @@ _TL_TYPES: list[tuple[Attribute, str]] = [
     (dtypes.i32, "tl.int32"),
     (dtypes.i64, "tl.int64"),
     (dtypes.ui8, "tl.uint8"),
+    (dtypes.ui16, "tl.uint16"),
+    (dtypes.ui32, "tl.uint32"),
+    (dtypes.ui64, "tl.uint64"),
 ]
 
 
@@ -36,6 +39,21 @@ def tl_type(element: Attribute, where: str = "") -> str:
         if attr == element:
             return name
     raise GraphcError(f"triton backend: element type {element} is not supported{where}")
+
+
+def to_register(element: Attribute) -> str:
+    """The conversion that rounds a computed value to `element` and leaves it in its register type.
+
+    bfloat16 values live in float32 registers, rounded to bfloat16 after each op (as the CPU backend
+    computes them): Triton's interpreter gets native bfloat16 arithmetic wrong, and GPUs have little
+    of it outside `tl.dot`. They are bfloat16 only in memory (loads widen, stores narrow)."""
+    if element == dtypes.bf16:
+        return ".to(tl.bfloat16).to(tl.float32)"
+    return f".to({tl_type(element)})"
+
+
+def register_type(element: Attribute) -> str:
+    return "tl.float32" if element == dtypes.bf16 else tl_type(element)
 
 
 def is_float(element: Attribute) -> bool:
@@ -57,10 +75,14 @@ def literal(value: float | int | bool, element: Attribute) -> str:
         return f"tl.full([], {1 if value else 0}, tl.int1)"
     if is_float(element):
         v = float(value)
+        if element == dtypes.bf16:
+            from ml_dtypes import bfloat16
+
+            v = float(bfloat16(v))
         text = "NAN" if math.isnan(v) else "POS_INF" if v == math.inf else "NEG_INF" if v == -math.inf else repr(v)
     else:
         text = str(int(value))
-    return f"tl.full([], {text}, {tl_type(element)})"
+    return f"tl.full([], {text}, {register_type(element)})"
 
 
 def type_min(element: Attribute) -> float | int:

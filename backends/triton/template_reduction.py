@@ -17,7 +17,7 @@ from math import prod
 
 from graphc.backends.triton.expressions import NAN_ALL
 from graphc.backends.triton.kernel import Kernel, KernelBuilder
-from graphc.backends.triton.source import is_float, is_half, pow2_at_least, tl_type, type_max, type_min
+from graphc.backends.triton.source import is_float, is_half, pow2_at_least, tl_type, to_register, type_max, type_min
 from graphc.dialects import dtypes
 from graphc.dialects import fusion
 from graphc.dialects import graph as g
@@ -185,4 +185,4 @@ def _finish(em, op, acc: str, layout: Layout, count: int) -> str:
                               f"NAN, {total})", "s")  # fmt: skip
     if dtypes.is_bool(out_t):
         return em.assign(f"{total} != 0", "s")
-    return em.assign(f"{total}.to({tl_type(out_t)})", "s")
+    return em.assign(f"{total}{to_register(out_t)}", "s")

@@ -5,7 +5,9 @@ Programs are small graphs whose fusion regions hit one template each; outputs ar
 GPU block-size heuristic (`triton_testing.check`).
 """
 
+import ml_dtypes
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from triton_testing import check, floats, ints, one, program
@@ -13,6 +15,7 @@ from triton_testing import check, floats, ints, one, program
 from graphc.dialects import dtypes
 from graphc.dialects import graph as g
 
+BF16 = ml_dtypes.bfloat16
 FEW = settings(max_examples=6, deadline=None)
 dims = st.integers(1, 37)
 
@@ -64,6 +67,43 @@ def test_pointwise_integer_and_half_semantics(n, seed):
 
     shapes = {"x": ((n,), np.int32), "y": ((n,), np.int32), "f": ((n,), np.float16)}
     check(program(shapes, body), [a, d, h], "pointwise")
+
+
+@pytest.mark.parametrize("dtype", [np.float16, "bfloat16", np.float64, np.int32])
+def test_matmul_reduction_and_conv_in_other_dtypes(dtype):
+    """f16/bf16 multiply in tl.dot with float32 accumulation; f64 and integers take the
+    multiply-sum path (tl.dot does not take them everywhere)."""
+    dtype = np.dtype(ml_dtypes.bfloat16) if dtype == "bfloat16" else np.dtype(dtype)
+    rng = np.random.default_rng(3)
+    make = (lambda *s: rng.integers(-3, 4, s).astype(dtype)) if dtype.kind == "i" else (lambda *s: floats(rng, s).astype(dtype))
+    x, w, f = make(3, 19, 21), make(21, 17), make(2, 2, 21, 5)
+
+    def body(b, a, m):
+        mm = b.op(g.AddOp, b.op(g.MatMulOp, a, m), b.const(make(17)))
+        conv = b.op(g.Conv2DOp, b.op(g.ReshapeOp, a, shape=ints((1, 3, 19, 21))), b.const(f),
+                    strides=ints((1, 1)), dilations=ints((1, 1)), pads=ints((1, 0, 1, 0)), groups=one(1))  # fmt: skip
+        return {"mm": mm, "sum": b.op(g.ReduceSumOp, mm, axes=ints((2,)), keepdims=one(0)),
+                "max": b.op(g.ReduceMaxOp, mm, axes=ints((0,)), keepdims=one(1)), "conv": conv}  # fmt: skip
+
+    check(program({"x": ((3, 19, 21), dtype), "w": ((21, 17), dtype)}, body), [x, w], "matmul")
+
+
+def test_inverse_trig_and_unsigned_types():
+    """atan/asin/acos are polynomials here (no libdevice under the interpreter): checked on a grid
+    with the edges (±1, ±inf, NaN, the reduction thresholds); unsigned integers wrap like numpy."""
+    x = np.concatenate([np.linspace(-1.2, 1.2, 241), [-1, 1, 0, np.inf, -np.inf, np.nan, 1e-8, -40, 1e6, 2.4142, 0.4142]])
+    x = x.astype(np.float32)
+    u = np.array([0, 1, 7, 65535, 40000], np.uint16)
+    w = np.array([0, 1, 2**32 - 1, 12345, 3], np.uint32)
+
+    def body(b, a, p, q):
+        return {"atan": b.op(g.AtanOp, b.op(g.MulOp, a, b.const(np.array(7, np.float32)))),
+                "asin": b.op(g.AsinOp, a), "acos": b.op(g.AcosOp, a),
+                "u16": b.op(g.AddOp, b.op(g.MulOp, p, p), p), "u32": b.op(g.FloorDivOp, b.op(g.SubOp, q, b.const(np.array(5, np.uint32))), q),
+                "shift": b.op(g.ShiftRightOp, q, b.const(np.array(3, np.uint32)))}  # fmt: skip
+
+    shapes = {"x": ((x.size,), np.float32), "u": ((5,), np.uint16), "w": ((5,), np.uint32)}
+    check(program(shapes, body), [x, u, w], "pointwise")
 
 
 @FEW
@@ -249,3 +289,34 @@ def test_scatter_runs_as_a_listed_fallback():
     body = lambda b, a, u: {"y": b.op(g.ScatterElementsOp, a, b.const(idx), u, **attrs)}
     prog = program({"x": ((5, 4), np.float32), "u": ((2, 4), np.float32)}, body)
     check(prog, [x, upd], "fallback")
+
+
+def test_bf16_through_every_template():
+    """bfloat16 in memory, float32 in registers (rounded after each op), through every template."""
+    rng = np.random.default_rng(10)
+    x = rng.standard_normal((2, 6, 7, 4)).astype(BF16)
+    w = rng.standard_normal((3, 3, 2, 6)).astype(BF16)
+    idx = rng.integers(-7, 7, (5,)).astype(np.int32)
+    pool = dict(window=g.ints_attr((3, 2)), strides=g.ints_attr((2, 1)), pads=g.ints_attr((1, 1, 0, 1)))
+    def body(b, v):
+        gb = b.op
+        outs = [
+            gb(g.TransposeOp, v, perm=g.ints_attr((0, 3, 1, 2))),
+            gb(g.PadOp, v, low=g.ints_attr((0, 1, 0, 2)), high=g.ints_attr((0, 0, 2, 0)),
+               interior=g.ints_attr((0, 1, 0, 0)), mode=g.str_attr("constant"), value=g.float_attr(-1.5)),
+            gb(g.ConcatOp, v, v, axis=g.int_attr(3)),
+            gb(g.SliceOp, v, starts=g.ints_attr((0, 1, 0, 1)), limits=g.ints_attr((2, 6, 7, 4)), strides=g.ints_attr((1, 2, 3, 1))),
+            gb(g.GatherOp, v, b.const(idx, "idx"), axis=g.int_attr(2), batch_dims=g.int_attr(0)),
+            gb(g.MaxPoolOp, v, **pool, dilations=g.ints_attr((2, 1))),
+            gb(g.AvgPoolOp, v, **pool),
+            gb(g.Conv2DOp, v, b.const(w), strides=g.ints_attr((1, 1)), dilations=g.ints_attr((1, 1)), pads=g.ints_attr((1, 1, 1, 1)), groups=g.int_attr(2)),
+            gb(g.ResizeOp, v, size=g.ints_attr((9, 5)), mode=g.str_attr("bilinear"), coordinates=g.str_attr("half_pixel"), nearest_mode=g.str_attr("floor"), cubic_coeff=g.float_attr(-0.75), exclude_outside=g.int_attr(0)),
+            *gb(g.TopKOp, v, k=g.int_attr(2), index_type=dtypes.i64),
+            gb(g.ReduceMaxOp, v, axes=g.ints_attr((1, 2)), keepdims=g.int_attr(1)),
+            gb(g.ReduceProdOp, v, axes=g.ints_attr((3,)), keepdims=g.int_attr(0)),
+            gb(g.CumprodOp, v, axis=g.int_attr(2), exclusive=g.int_attr(1), reverse=g.int_attr(0)),
+            gb(g.ReverseOp, v, axes=g.ints_attr((1, 3))),
+            gb(g.ArgMaxOp, v, axis=g.int_attr(1), index_type=dtypes.i64),
+        ]
+        return {f"y{i}": o for i, o in enumerate(outs)}
+    check(program({"x": (x.shape, BF16)}, body), [x], "")
