@@ -9,8 +9,8 @@ plan as the CPU backend; structurally identical regions (`fusion.region_key`: an
 steps) share one kernel, as they do there. The template is chosen by the region's kind (and, for `opaque`, its op):
 pointwise, reduction (row or other-axis), matmul + epilogue, conv as implicit GEMM (+ a
 depthwise variant) + epilogue, and the opaque kernels (gathers and resize through the pointwise
-template, arg-reductions, scans, top_k); the scatters (and top_k rows longer than 16384) run as
-named fallbacks that `--report` lists.
+template, arg-reductions, scans, top_k, scatters as gathers); very large scatters and top_k rows
+longer than 16384 run as named fallbacks that `--report` lists.
 Every unsupported op or element type is reported at once, by region and op, before any code is made.
 """
 

@@ -33,8 +33,8 @@ def compile_matmul(region: fusion.RegionOp) -> Kernel:
     em, ev = kb.em, kb.ev
     em.comment(f"C[{m}x{n}] = A[{m}x{k}] @ B[{k}x{n}] for {batches} batch(es) {list(batch)}; tile BLOCK_M x BLOCK_N")
     em.line(f"pid = {kb.program_id(0)}")
-    em.line(f"pid_m = pid // cdiv_n")
-    em.line(f"pid_n = pid % cdiv_n")
+    em.line("pid_m = pid // cdiv_n")
+    em.line("pid_n = pid % cdiv_n")
     b_idx = ev.delinearize(kb.program_id(1), batch) if batch else ()
     kb.block_var("rm", "pid_m * BLOCK_M + tl.arange(0, BLOCK_M)")
     kb.block_var("rn", "pid_n * BLOCK_N + tl.arange(0, BLOCK_N)")

@@ -11,10 +11,12 @@ Takes an `opaque` region; leaves
   `backend.py`);
 - `top_k`: one program per row ranks every element by counting the elements ahead of it, and
   stores the first k at their ranks (rows up to `TOP_K_ROW_LIMIT`);
-- `scatter_elements`, `scatter_nd` and longer top_k rows have no Triton kernel yet: `fallback_meta`
-  describes them for `graphc.runtime.triton_fallbacks`, which runs them with torch (top_k) or
-  numpy (the scatters, with the reference's deterministic last-update-wins rule); `--report` lists
-  them.
+- scatters (`scatter_elements`, `scatter_nd`, every reduction): a gather over the output, each
+  element combining the updates aimed at it in order (deterministic, no atomics), up to
+  `SCATTER_WORK_LIMIT` elements x updates;
+- longer top_k rows and larger scatters: `fallback_meta` describes them for
+  `graphc.runtime.triton_fallbacks`, which runs them with torch (top_k) or numpy (the scatters,
+  with the reference's deterministic last-update-wins rule); `--report` lists them.
 """
 
 from __future__ import annotations
@@ -23,7 +25,17 @@ from math import prod
 
 from graphc.backends.triton.elemental import INDEXED_OPS
 from graphc.backends.triton.kernel import Kernel, KernelBuilder
-from graphc.backends.triton.source import is_float, is_half, pow2_at_least, tl_type, type_max, type_min
+from graphc.backends.triton.expressions import NAN_ALL
+from graphc.backends.triton.source import (
+    is_float,
+    is_half,
+    pow2_at_least,
+    register_type,
+    tl_type,
+    to_register,
+    type_max,
+    type_min,
+)
 from graphc.dialects import dtypes
 from graphc.dialects import fusion
 from graphc.dialects import graph as g
@@ -63,6 +75,8 @@ def fallback_meta(op) -> dict:
     return {"op": op.name.removeprefix("graph."), "attrs": attrs, "operands": operands}
 
 
+SCATTER_WORK_LIMIT = 1 << 26
+"""Largest elements x updates product the scatter kernel takes; larger scatters use the fallback."""
 TOP_K_ROW_LIMIT = 1 << 14
 """Longest top_k row the rank kernel takes (the row is one block); longer rows use the fallback."""
 
@@ -70,7 +84,11 @@ TOP_K_ROW_LIMIT = 1 << 14
 def is_fallback(op) -> bool:
     if isinstance(op, g.TopKOp):
         return g.shape_of(op.operands[0].type)[-1] > TOP_K_ROW_LIMIT
-    return isinstance(op, FALLBACK_OPS)
+    if isinstance(op, FALLBACK_OPS):  # scatter as gather is O(elements x updates): large ones fall back
+        x, idx = op.operands[0], op.operands[1]
+        positions = prod(g.shape_of(idx.type)) // (1 if isinstance(op, g.ScatterElementsOp) else g.shape_of(idx.type)[-1])
+        return prod(g.shape_of(x.type)) * positions > SCATTER_WORK_LIMIT
+    return False
 
 
 def compile_opaque(region: fusion.RegionOp) -> Kernel:
@@ -79,7 +97,99 @@ def compile_opaque(region: fusion.RegionOp) -> Kernel:
         return _arg_reduction(region, op)
     if isinstance(op, g.TopKOp):
         return _top_k(region, op)
+    if isinstance(op, g.ScatterElementsOp | g.ScatterNdOp):
+        return _scatter(region, op)
     return _scan(region, op)
+
+
+def _scatter(region: fusion.RegionOp, op) -> Kernel:
+    """Scatter as a gather over the output: each output element starts from the input and loops
+    over the update positions in order, combining the updates aimed at it ("none": the last one
+    wins). Deterministic (no atomics, no write races) and one kernel; O(elements x updates), so
+    it suits the small scatters of real models (index updates, masks)."""
+    kb = KernelBuilder(region)
+    em, ev = kb.em, kb.ev
+    x, idx, upd = op.operands
+    xs = g.shape_of(x.type)
+    n = prod(xs)
+    is_elements = isinstance(op, g.ScatterElementsOp)
+    ishape = g.shape_of(idx.type)
+    pshape = ishape if is_elements else ishape[:-1]
+    count = prod(pshape)
+    reduction = g.get_str(op.attrs(), "reduction")
+    t = x.type.element_type
+    em.comment(f"{op.name.removeprefix('graph.')} ({reduction}) of {count} update(s) into {list(xs)}: "
+               "each output element combines the updates aimed at it, in order")  # fmt: skip
+    kb.block_var("offs", f"{kb.program_id(0)} * BLOCK + tl.arange(0, BLOCK)[:, None]")
+    kb.block_var("mask", f"offs < {n}")
+    o = ev.delinearize("offs", xs)
+    base = ev.at(x, o, "mask")
+    logical = dtypes.is_bool(t)
+    rt = "tl.int32" if logical else register_type(t)
+    if reduction == "none":
+        em.line("winner = tl.full([BLOCK, 1], -1, tl.int32)")
+    else:
+        em.line(f"acc = tl.where(mask, {base}, {base}).to({rt})")
+    with em.block(f"for p0 in range(0, {count}, BLOCK_P)"):
+        kb.block_var("p", "p0 + tl.arange(0, BLOCK_P)[None, :]")
+        pmask = ev.and_mask("mask", f"p < {count}")
+        pidx = ev.delinearize("p", pshape)
+        conds = []
+        if is_elements:
+            axis = g.get_int(op.attrs(), "axis")
+            k = _wrapped_index(ev, idx, pidx, pmask, xs[axis])
+            conds.append(f"({k} >= 0) & ({k} < {xs[axis]}) & ({k} == {o[axis]})")
+            conds += [f"({pidx[d]} == {o[d]})" for d in range(len(xs)) if d != axis and xs[d] > 1]
+            value_idx = pidx
+        else:
+            depth = ishape[-1]
+            for j in range(depth):
+                k = _wrapped_index(ev, idx, (*pidx, str(j)), pmask, xs[j])
+                conds.append(f"({k} >= 0) & ({k} < {xs[j]}) & ({k} == {o[j]})")
+            value_idx = (*pidx, *o[depth:])
+        match = ev.and_mask(pmask, " & ".join(conds) or "p >= 0")
+        if reduction == "none":
+            em.line(f"winner = tl.maximum(winner, tl.max(tl.where({match}, p, -1), axis=1)[:, None])")
+        else:
+            u = ev.at(upd, value_idx, match)
+            em.line(_combine_updates(reduction, logical, t, match, f"{u}.to({rt})"))
+    if reduction == "none":
+        chosen = ev.bind("mask & (winner >= 0)", "m")
+        w = ev.bind("tl.maximum(winner, 0)", "w")
+        widx = ev.delinearize(w, pshape)
+        u = ev.at(upd, widx if is_elements else (*widx, *o[ishape[-1]:]), chosen)
+        result = em.assign(f"tl.where({chosen}, {u}, {base})", "r")
+    else:
+        result = em.assign("acc != 0" if logical else f"acc{to_register(t)}", "r")
+    kb.store(0, "offs", result, "mask", "[BLOCK, 1]")
+    blocks = {"BLOCK": pow2_at_least(n, 16, 128), "BLOCK_P": pow2_at_least(count, 16, 64)}
+    interpret = {"BLOCK": pow2_at_least(n, 16, 1024), "BLOCK_P": pow2_at_least(count, 16, 512)}
+    return kb.finish("scatter (as gather)", ["BLOCK", "BLOCK_P"], [f"cdiv({n}, BLOCK)"], blocks, interpret)
+
+
+def _wrapped_index(ev, indices, idx, mask: str, size: int) -> str:
+    k = ev.at(indices, idx, mask)
+    wide = ev.bind(f"{k}.to(tl.int64)", "k")
+    return ev.bind(f"tl.where({wide} < 0, {wide} + {size}, {wide})", "k")
+
+
+def _combine_updates(reduction: str, logical: bool, t, match: str, u: str) -> str:
+    if logical:
+        fn = "max" if reduction in ("add", "max") else "min"
+        ident = "0" if fn == "max" else "1"
+        return f"acc = tl.{'maximum' if fn == 'max' else 'minimum'}(acc, tl.{fn}(tl.where({match}, {u}, {ident}), axis=1)[:, None])"
+    if reduction == "add":
+        return f"acc = acc + tl.sum(tl.where({match}, {u}, 0), axis=1)[:, None]"
+    if reduction == "mul":
+        return f"acc = acc * tl.reduce(tl.where({match}, {u}, 1), 1, _mul_combine)[:, None]"
+    fn = "maximum" if reduction == "max" else "minimum"
+    red = "max" if reduction == "max" else "min"
+    ident = ("NEG_INF" if red == "max" else "POS_INF") if is_float(t) else str(type_min(t) if red == "max" else type_max(t))
+    part = f"tl.{red}(tl.where({match}, {u}, {ident}), axis=1)[:, None]"
+    if is_float(t):  # a NaN update wins, as in the reference's sequential maximum/minimum
+        nan = f"tl.max(({match} & ({u} != {u})).to(tl.int32), axis=1)[:, None] > 0"
+        return f"acc = tl.where({nan}, NAN, tl.{fn}(acc, {part}, {NAN_ALL}))"
+    return f"acc = tl.{fn}(acc, {part})"
 
 
 def _top_k(region: fusion.RegionOp, op) -> Kernel:

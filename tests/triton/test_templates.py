@@ -280,11 +280,35 @@ def test_resize_taps(h, w, oh, ow, mode, coords, seed):
     check(program({"x": ((2, h, w, 3), np.float32)}, body), [x], "pointwise")
 
 
-def test_scatter_runs_as_a_listed_fallback():
+@pytest.mark.parametrize("reduction", ["none", "add", "mul", "max", "min"])
+@pytest.mark.parametrize("dtype", [np.float32, np.int32, np.bool_])
+def test_scatters_combine_updates_in_order(reduction, dtype):
+    """Duplicates (the last update wins for "none"), negative and out-of-range indices, NaN updates."""
     rng = np.random.default_rng(0)
-    x = floats(rng, (5, 4))
+    make = {np.float32: lambda *s: floats(rng, s), np.int32: lambda *s: rng.integers(-9, 9, s).astype(np.int32),
+            np.bool_: lambda *s: rng.integers(0, 2, s).astype(bool)}[dtype]  # fmt: skip
+    x, upd = make(5, 4), make(3, 4)
+    if dtype == np.float32:
+        upd[1, 2] = np.nan
+    idx = np.array([[1, 0, 3, 1], [4, 1, -5, 0], [1, 7, 0, 0]], np.int64)
+    nd = np.array([[1], [3], [1], [-1]], np.int32)
+    red = g.str_attr(reduction)
+
+    def body(b, a, u, v):
+        return {"elements": b.op(g.ScatterElementsOp, a, b.const(idx), u, axis=one(0), reduction=red),
+                "nd": b.op(g.ScatterNdOp, a, b.const(nd), v, reduction=red)}  # fmt: skip
+
+    shapes = {"x": ((5, 4), dtype), "u": ((3, 4), dtype), "v": ((4, 4), dtype)}
+    check(program(shapes, body), [x, upd, np.concatenate([upd, upd[:1]])], "scatter")
+
+
+def test_a_scatter_too_large_for_the_kernel_runs_as_a_listed_fallback(monkeypatch):
+    from graphc.backends.triton import template_opaque
+
+    monkeypatch.setattr(template_opaque, "SCATTER_WORK_LIMIT", 0)
+    rng = np.random.default_rng(0)
+    x, upd = floats(rng, (5, 4)), floats(rng, (2, 4))
     idx = np.array([[1, 0, 3, 1], [4, 1, 0, 0]], np.int64)  # duplicates: the last update wins
-    upd = floats(rng, (2, 4))
     attrs = dict(axis=one(0), reduction=g.str_attr("none"))
     body = lambda b, a, u: {"y": b.op(g.ScatterElementsOp, a, b.const(idx), u, **attrs)}
     prog = program({"x": ((5, 4), np.float32), "u": ((2, 4), np.float32)}, body)

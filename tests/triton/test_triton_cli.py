@@ -53,7 +53,10 @@ def test_dump_ir_writes_the_triton_source(tmp_path):
     compile(text, sources[0], "exec")  # valid Python
 
 
-def test_fallback_kernels_are_named_in_the_report():
+def test_fallback_kernels_are_named_in_the_report(monkeypatch):
+    from graphc.backends.triton import template_opaque
+
+    monkeypatch.setattr(template_opaque, "SCATTER_WORK_LIMIT", 0)
     rng = np.random.default_rng(1)
     body = lambda b, a, u: {"y": b.op(g.ScatterNdOp, a, b.const(np.array([[1], [3]], np.int32)), u,
                                       reduction=g.str_attr("add"))}  # fmt: skip
