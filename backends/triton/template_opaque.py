@@ -152,7 +152,8 @@ def _scatter(region: fusion.RegionOp, op) -> Kernel:
             em.line(f"winner = tl.maximum(winner, tl.max(tl.where({match}, p, -1), axis=1)[:, None])")
         else:
             u = ev.at(upd, value_idx, match)
-            em.line(_combine_updates(reduction, logical, t, match, f"{u}.to({rt})"))
+            # tl.sum widens small integers: keep the loop-carried accumulator's type
+            em.line(f"acc = ({_combine_updates(reduction, logical, t, match, f'{u}.to({rt})')}).to({rt})")
     if reduction == "none":
         chosen = ev.bind("mask & (winner >= 0)", "m")
         w = ev.bind("tl.maximum(winner, 0)", "w")
@@ -177,19 +178,19 @@ def _combine_updates(reduction: str, logical: bool, t, match: str, u: str) -> st
     if logical:
         fn = "max" if reduction in ("add", "max") else "min"
         ident = "0" if fn == "max" else "1"
-        return f"acc = tl.{'maximum' if fn == 'max' else 'minimum'}(acc, tl.{fn}(tl.where({match}, {u}, {ident}), axis=1)[:, None])"
+        return f"tl.{'maximum' if fn == 'max' else 'minimum'}(acc, tl.{fn}(tl.where({match}, {u}, {ident}), axis=1)[:, None])"
     if reduction == "add":
-        return f"acc = acc + tl.sum(tl.where({match}, {u}, 0), axis=1)[:, None]"
+        return f"acc + tl.sum(tl.where({match}, {u}, 0), axis=1)[:, None]"
     if reduction == "mul":
-        return f"acc = acc * tl.reduce(tl.where({match}, {u}, 1), 1, _mul_combine)[:, None]"
+        return f"acc * tl.reduce(tl.where({match}, {u}, 1), 1, _mul_combine)[:, None]"
     fn = "maximum" if reduction == "max" else "minimum"
     red = "max" if reduction == "max" else "min"
     ident = ("NEG_INF" if red == "max" else "POS_INF") if is_float(t) else str(type_min(t) if red == "max" else type_max(t))
     part = f"tl.{red}(tl.where({match}, {u}, {ident}), axis=1)[:, None]"
     if is_float(t):  # a NaN update wins, as in the reference's sequential maximum/minimum
         nan = f"tl.max(({match} & ({u} != {u})).to(tl.int32), axis=1)[:, None] > 0"
-        return f"acc = tl.where({nan}, NAN, tl.{fn}(acc, {part}, {NAN_ALL}))"
-    return f"acc = tl.{fn}(acc, {part})"
+        return f"tl.where({nan}, NAN, tl.{fn}(acc, {part}, {NAN_ALL}))"
+    return f"tl.{fn}(acc, {part})"
 
 
 def _top_k(region: fusion.RegionOp, op) -> Kernel:
