@@ -86,12 +86,12 @@ def cmd_compile(args: argparse.Namespace) -> int:
         kernels = len(model.artifact.schedule)
         print(f"wrote {out} ({args.target}, {kernels} kernels, {os.path.getsize(out)} bytes)")
     if args.report:
-        from graphc.report import kernel_report, layout_report, memory_report, quant_report
+        from graphc.report import fallback_report, kernel_report, layout_report, memory_report, quant_report
 
         print(kernel_report(model.program, model.stats.unfused))
-        memory = memory_report(model.artifact.meta)
-        if memory:
-            print(memory)
+        for line in (memory_report(model.artifact.meta), fallback_report(model.artifact.meta)):
+            if line:
+                print(line)
         layout = layout_report(model.program)
         if layout:
             print(layout)

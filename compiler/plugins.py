@@ -32,6 +32,7 @@ FALLBACK_BACKENDS: dict[str, str] = {
     "cpu": "graphc.backends.cpu.backend:CpuBackend",
     "reference": "graphc.backends.reference:ReferenceBackend",
     "systolic": "graphc.backends.systolic.backend:SystolicBackend",
+    "triton": "graphc.backends.triton.backend:TritonBackend",
 }
 
 

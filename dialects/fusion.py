@@ -576,5 +576,21 @@ def inline(region: RegionOp) -> list[Operation]:
     return moved
 
 
+def region_key(region: RegionOp) -> str:
+    """A structural key: equal for regions that compute the same thing on the same types (such
+    regions share one kernel). Names of values and of the region do not matter."""
+    number: dict[SSAValue, str] = {a: f"a{i}" for i, a in enumerate(region.block.args)}
+    parts = [region.kind_name, ",".join(str(v.type) for v in region.inputs)]
+    for k, op in enumerate(region.block.ops):
+        for j, r in enumerate(op.results):
+            number[r] = f"v{k}.{j}"
+        attrs = ",".join(f"{n}={v}" for n, v in sorted(op.attributes.items()))
+        props = ",".join(f"{n}={v}" for n, v in sorted(op.properties.items()))
+        operands = ",".join(number[v] for v in op.operands)
+        types = ",".join(str(r.type) for r in op.results)
+        parts.append(f"{op.name}({operands}){{{attrs}|{props}}}:{types}")
+    return ";".join(parts)
+
+
 def regions_of(ops: Iterable[Operation]) -> list[RegionOp]:
     return [op for op in ops if isinstance(op, RegionOp)]

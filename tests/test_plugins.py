@@ -229,7 +229,7 @@ def test_fallback_without_package_metadata(monkeypatch):
     try:
         PASSES.refresh()
         assert list(PASSES) == [p.name for p in ALL_PASSES]
-        assert available_targets() == ["cpu", "reference", "systolic"]
+        assert available_targets() == ["cpu", "reference", "systolic", "triton"]
         assert get_backend("reference").name == "reference"
     finally:
         monkeypatch.undo()

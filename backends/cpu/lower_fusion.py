@@ -112,22 +112,6 @@ def _lone_vector_pool(region: fusion.RegionOp) -> bool:
     return source in region.block.args and lower_matmul_conv.lanes_of(kind_of(source.type)) is not None
 
 
-def region_key(region: fusion.RegionOp) -> str:
-    """A structural key: equal for regions that compute the same thing on the same types (such
-    regions share one kernel). Names of values and of the region do not matter."""
-    number: dict[SSAValue, str] = {a: f"a{i}" for i, a in enumerate(region.block.args)}
-    parts = [region.kind_name, ",".join(str(v.type) for v in region.inputs)]
-    for k, op in enumerate(region.block.ops):
-        for j, r in enumerate(op.results):
-            number[r] = f"v{k}.{j}"
-        attrs = ",".join(f"{n}={v}" for n, v in sorted(op.attributes.items()))
-        props = ",".join(f"{n}={v}" for n, v in sorted(op.properties.items()))
-        operands = ",".join(number[v] for v in op.operands)
-        types = ",".join(str(r.type) for r in op.results)
-        parts.append(f"{op.name}({operands}){{{attrs}|{props}}}:{types}")
-    return ";".join(parts)
-
-
 # -- evaluating values of a region body at an index ------------------------------------------------
 
 

@@ -49,7 +49,7 @@ from graphc.backends.cpu import (
 from graphc.backends.cpu.elements import UnsupportedOnCpu, buffer_type, kind_of, shape_of
 from graphc.backends.cpu.loop_builder import KernelBuilder, entry_function
 from graphc.backends.cpu.memory_plan import MemoryPlan, Step, plan_memory
-from graphc.dialects.fusion import RegionOp
+from graphc.dialects.fusion import RegionOp, region_key
 from graphc.dialects.graph import ConstantOp
 from graphc.dialects.resources import GraphProgram, WeightStore, constant_value
 
@@ -124,7 +124,7 @@ def _kernel_signature(step: Step) -> tuple[str, list[MemRefType], str]:
     values = [*step.inputs, *step.outputs]
     types = [buffer_type(v.type) for v in values]
     if isinstance(op, RegionOp):
-        return f"region|{lower_fusion.region_key(op)}", types, op.region_name
+        return f"region|{region_key(op)}", types, op.region_name
     attrs = ",".join(f"{k}={v}" for k, v in sorted(op.attributes.items()))
     props = ",".join(f"{k}={v}" for k, v in sorted(op.properties.items()))
     key = f"{op.name}|{attrs}|{props}|{[str(v.type) for v in values]}"

@@ -1,0 +1,1 @@
+"""The triton backend: every fusion region as one Triton kernel (see `backend.py`)."""
