@@ -20,6 +20,7 @@ import importlib.util
 import os
 import sys
 import tempfile
+import warnings
 
 import numpy as np
 
@@ -168,9 +169,14 @@ def _torch_dtype(torch, name: str):
 
 
 def _from_numpy(torch, array: np.ndarray):
-    if array.dtype.name == "bfloat16":
-        return torch.from_numpy(array.view(np.int16)).view(torch.bfloat16)
-    return torch.from_numpy(array)
+    """A tensor sharing the array's memory. Read-only arrays (weights from the artifact, inputs from
+    `np.load`) are fine: kernels only read their operands (the fusion contract), so torch's warning
+    about non-writable memory is silenced instead of copying."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+        if array.dtype.name == "bfloat16":
+            return torch.from_numpy(array.view(np.int16)).view(torch.bfloat16)
+        return torch.from_numpy(array)
 
 
 def _to_numpy(torch, tensor, dtype: str) -> np.ndarray:

@@ -39,6 +39,7 @@ class SystolicBackend:
     name = "systolic"
     executor = "graphc.runtime.systolic.executor:SystolicExecutor"
     supports_fusion = True
+    supports_quant = True  # int8 layers go to the array; other quant ops run in CPU-backend host segments
     options = ("systolic_config", "systolic_array", "dataflow")
 
     def __init__(self, machine: Machine = DEFAULT):
