@@ -29,8 +29,14 @@ ALIGN = 64
 _ENTRY_TYPE = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p)
 _SHUTDOWN_TYPE = ctypes.CFUNCTYPE(None)
 _SET_THREADS_TYPE = ctypes.CFUNCTYPE(None, ctypes.c_int32)
+_STATS_TYPE = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
 POOL_SHUTDOWN = "graphc_parallel_shutdown"
 POOL_SET_THREADS = "graphc_parallel_set_threads"
+POOL_STATS = "graphc_parallel_stats"
+POOL_STAT_NAMES = (
+    "jobs_split", "wakes", "jobs_serial_busy", "jobs_serial_short", "jobs_single_thread",
+    "chunks_caller", "chunks_workers", "worker_sleeps", "wait_cycles", "moves",
+)  # fmt: skip
 """Exported by objects whose kernels use both cores (`graphc.backends.cpu.parallel`): the worker
 threads run code inside the object, so they are stopped before the object's memory is released."""
 
@@ -83,6 +89,8 @@ class NativeModule:
         shutdown = engine.get_function_address(POOL_SHUTDOWN)
         set_threads = engine.get_function_address(POOL_SET_THREADS)
         self._set_threads = _SET_THREADS_TYPE(set_threads) if set_threads else None
+        stats = engine.get_function_address(POOL_STATS)
+        self._stats = _STATS_TYPE(stats) if stats else None
         if shutdown:  # runs when this module is collected or at exit, while the engine is still alive
             weakref.finalize(self, _stop_pool, _SHUTDOWN_TYPE(shutdown), engine)
 
@@ -91,6 +99,16 @@ class NativeModule:
         1: the calling thread only). A no-op for objects without parallel kernels."""
         if self._set_threads is not None:
             self._set_threads(int(count))
+
+    def pool_stats(self) -> dict[str, int]:
+        """The thread pool's counters since this object was loaded (`graphc.backends.cpu.parallel.
+        STAT_NAMES`: jobs split or run serially and why, chunks per side, worker sleeps, cycles the
+        caller waited); empty for objects without parallel kernels."""
+        if self._stats is None:
+            return {}
+        out = (ctypes.c_int64 * len(POOL_STAT_NAMES))()
+        self._stats(ctypes.addressof(out))
+        return dict(zip(POOL_STAT_NAMES, out))
 
     @classmethod
     def load(cls, object_code: bytes, entry: str) -> NativeModule:

@@ -46,7 +46,9 @@ Figures
   ~29 ms of page faults (NOTES.md), so W1's bandwidth target needs output buffers that are not
   freshly faulted on every call.
 - GFLOP/s (matmul/conv workloads and models): 2 × multiply-adds of the matmuls and convolutions,
-  over the median; % against the measured sgemm peak.
+  over the median; % against the measured sgemm peak. The count is the direct algorithm's: graphc
+  runs stride-1 3×3 convolutions with Winograd F(2×2,3×3), 2.25× fewer multiplies, so on models
+  with such convolutions the figure is an effective rate and can exceed 100% of the sgemm peak.
 - Machine limits, measured in this run, before and after the workloads (the higher counts: the
   machine is shared, and a limit is what it can do at best). Copy bandwidth: `np.copyto` of a
   64 MiB float32 array into a preallocated, already-touched destination (read + write bytes

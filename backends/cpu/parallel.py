@@ -42,6 +42,11 @@ its own worker threads):
 - a worker spins (`pause`, and `sched_yield` every `YIELD_EVERY` pauses) for `SPIN_CYCLES` after
   its last job, so back-to-back parallel kernels of one entry call (and back-to-back calls) reach
   it without a system call, then sleeps on a futex (`FUTEX_WAIT_PRIVATE` on the generation word);
+- a worker that finds itself on the CPU its caller published with the last job (Linux was seen
+  stacking both threads on one CPU for seconds while the other idled: every call at its
+  single-thread time) restricts itself to the other CPUs of the process (`move_off`);
+- counters (`STAT_NAMES`: jobs split or kept serial and why, chunks per side, wake-ups, sleeps,
+  moves, cycles the caller waited) are read with `graphc_parallel_stats` (exported);
 - `graphc_parallel_shutdown()` (exported) stops and joins the workers; `graphc.runtime.native`
   calls it before it releases the object's memory. `graphc_parallel_set_threads(n)` (exported)
   restarts the pool with n threads (1: every kernel runs on the caller).
@@ -90,10 +95,28 @@ hands the core to the thread that has work instead of burning its time slice."""
 PARALLEL_FOR = "graphc_parallel_for"
 SHUTDOWN = "graphc_parallel_shutdown"
 SET_THREADS = "graphc_parallel_set_threads"
-EXTERNAL_SYMBOLS = ("pthread_create", "pthread_join", "syscall", "sysconf", "sched_yield")
+STATS = "graphc_parallel_stats"
+STAT_NAMES = (
+    "jobs_split",  # jobs published to the pool
+    "wakes",  # futex wake-ups issued for them (some worker was asleep)
+    "jobs_serial_busy",  # jobs run on the caller alone: another caller holds the pool
+    "jobs_serial_short",  # ... or every worker asleep and the job short (cost below WAKE_MIN_NS)
+    "jobs_single_thread",  # ... or the pool has no workers (one thread set, or none could be created)
+    "chunks_caller",  # chunks of split jobs run by the calling thread
+    "chunks_workers",  # ... and by the workers
+    "worker_sleeps",  # times a worker went to sleep on the futex
+    "wait_cycles",  # time-stamp-counter cycles the caller waited for workers to finish chunks
+    "moves",  # times a worker found itself on its caller's CPU and moved off it
+)
+"""Counters each pool keeps from the object's load on (`graphc_parallel_stats(int64_t out[8])`, exported,
+copies them; `NativeModule.pool_stats` reads them from Python)."""
+EXTERNAL_SYMBOLS = ("pthread_create", "pthread_join", "syscall", "sysconf", "sched_yield", "sched_getcpu")
 """What an object with parallel kernels imports from libc (MCJIT resolves them in the process)."""
 
 SYS_FUTEX = 202  # x86-64
+SYS_SCHED_SETAFFINITY = 203
+SYS_SCHED_GETAFFINITY = 204
+AFFINITY_WORDS = 16  # a 1024-CPU mask
 FUTEX_WAIT_PRIVATE = 128
 FUTEX_WAKE_PRIVATE = 129
 SC_NPROCESSORS_ONLN = 84
@@ -292,21 +315,27 @@ class _Runtime:
         self.nworkers = g("gp.nworkers", I32)
         self.requested = g("gp.requested", I32)
         self.threads = g("gp.threads", ir.ArrayType(I64, MAX_THREADS))
+        self.stats = g("gp.stats", ir.ArrayType(I64, len(STAT_NAMES)))
+        self.caller_cpu = g("gp.caller_cpu", I32)
+        self.mask = g("gp.mask", ir.ArrayType(I64, AFFINITY_WORDS))  # the CPUs the pool may use
 
         fn = self._declare
         self.syscall = fn("syscall", ir.FunctionType(I64, [I64], var_arg=True))
         self.sysconf = fn("sysconf", ir.FunctionType(I64, [I32]))
         self.sched_yield = fn("sched_yield", ir.FunctionType(I32, []))
+        self.sched_getcpu = fn("sched_getcpu", ir.FunctionType(I32, []))
         self.pthread_create = fn("pthread_create", ir.FunctionType(I32, [PTR, PTR, PTR, PTR]))
         self.pthread_join = fn("pthread_join", ir.FunctionType(I32, [I64, PTR]))
         self.pause = fn("llvm.x86.sse2.pause", ir.FunctionType(VOID, []))
         self.cycles = fn("llvm.readcyclecounter", ir.FunctionType(I64, []))
 
         self.work = self._work()
+        self.move_off = self._move_off()
         self.worker = self._worker()
         self.start = self._start()
         self.shutdown = self._shutdown()
         self._set_threads()
+        self._stats()
         self.parallel_for = self._parallel_for()
 
     # helpers ------------------------------------------------------------------------------------
@@ -315,7 +344,7 @@ class _Runtime:
         var = ir.GlobalVariable(self.module, t, name)
         var.linkage = "internal"
         var.initializer = ir.Constant(t, None)
-        var.align = 64 if name in ("gp.word", "gp.gen", "gp.done") else 8
+        var.align = 64 if name in ("gp.word", "gp.gen", "gp.done", "gp.stats") else 8
         return var
 
     def _declare(self, name: str, fnty: ir.FunctionType) -> ir.Function:
@@ -343,6 +372,12 @@ class _Runtime:
     def _store(b: ir.IRBuilder, value, ptr, ordering: str = "release") -> None:
         b.store_atomic(value, ptr, ordering, _size(value.type))
 
+    def _count(self, b: ir.IRBuilder, stat: str, amount: ir.Value | int = 1) -> None:
+        slot = b.gep(self.stats, [ir.Constant(I32, 0), ir.Constant(I32, STAT_NAMES.index(stat))], inbounds=True,
+                     source_etype=self.stats.value_type)  # fmt: skip
+        value = ir.Constant(I64, amount) if isinstance(amount, int) else amount
+        b.atomic_rmw("add", slot, value, "monotonic")
+
     def _futex_wake(self, b: ir.IRBuilder) -> None:
         b.call(
             self.syscall,
@@ -352,8 +387,10 @@ class _Runtime:
     # work(gen): claim and run chunks of job `gen` until none are left ------------------------------
 
     def _work(self) -> ir.Function:
-        f, b = self._function("gp.work", ir.FunctionType(VOID, [I32]))
+        f, b = self._function("gp.work", ir.FunctionType(I64, [I32]))
         (gen,) = f.args
+        ran = b.alloca(I64)
+        b.store(ir.Constant(I64, 0), ran)
         loop, claim, run, out = (f.append_basic_block(n) for n in ("loop", "claim", "run", "out"))
         b.branch(loop)
         b.position_at_end(loop)
@@ -372,7 +409,47 @@ class _Runtime:
         chunk = b.sub(n, left)
         b.call(task, [ctx, chunk, b.add(chunk, ir.Constant(I64, 1))])
         b.atomic_rmw("add", self.done, ir.Constant(I64, 1), "release")
+        b.store(b.add(b.load(ran, typ=I64), ir.Constant(I64, 1)), ran)
         b.branch(loop)
+        b.position_at_end(out)
+        b.ret(b.load(ran, typ=I64))
+        return f
+
+    # move_off(): a worker that shares its caller's CPU moves to another one -------------------------
+
+    def _move_off(self) -> ir.Function:
+        """Linux can keep a worker on the CPU of the thread that feeds it while another CPU idles
+        (measured here: for seconds after the caller slept, both threads runnable on one CPU and
+        every model call at its single-thread time; the load balancer moved them together). The
+        worker notices (`sched_getcpu` equals the CPU the caller published with its last job) and
+        restricts itself to the process's CPUs (the caller's mask when the pool started) minus
+        that one, which makes the kernel migrate it at once and keeps the balancer from stacking
+        it back. When the caller later lands on the worker's CPU, the next check moves the worker
+        again. Nothing happens when no other CPU is allowed."""
+        f, b = self._function("gp.move_off", ir.FunctionType(VOID, []))
+        theirs = self._load(b, self.caller_cpu, I32, "monotonic")
+        same = b.icmp_signed("==", b.call(self.sched_getcpu, []), theirs)
+        check, move, out = (f.append_basic_block(n) for n in ("check", "move", "out"))
+        b.cbranch(b.and_(same, b.icmp_unsigned("<", theirs, ir.Constant(I32, 64 * AFFINITY_WORDS))), check, out)
+        b.position_at_end(check)
+        other = b.alloca(I64, size=ir.Constant(I32, AFFINITY_WORDS))
+        cpu = b.zext(theirs, I64)
+        word_index = b.lshr(cpu, ir.Constant(I64, 6))
+        bit = b.shl(ir.Constant(I64, 1), b.and_(cpu, ir.Constant(I64, 63)))
+        anything = ir.Constant(I64, 0)
+        for k in range(AFFINITY_WORDS):
+            src = b.gep(self.mask, [ir.Constant(I32, 0), ir.Constant(I32, k)], inbounds=True,
+                        source_etype=self.mask.value_type)  # fmt: skip
+            clear = b.select(b.icmp_unsigned("==", word_index, ir.Constant(I64, k)), b.not_(bit), ir.Constant(I64, -1))
+            word = b.and_(b.load(src, typ=I64), clear)
+            b.store(word, b.gep(other, [ir.Constant(I64, k)], inbounds=True))
+            anything = b.or_(anything, word)
+        b.cbranch(b.icmp_unsigned("!=", anything, ir.Constant(I64, 0)), move, out)
+        b.position_at_end(move)
+        size = ir.Constant(I64, 8 * AFFINITY_WORDS)
+        b.call(self.syscall, [ir.Constant(I64, SYS_SCHED_SETAFFINITY), ir.Constant(I64, 0), size, other])
+        self._count(b, "moves")
+        b.branch(out)
         b.position_at_end(out)
         b.ret_void()
         return f
@@ -404,7 +481,7 @@ class _Runtime:
 
         b.position_at_end(job)
         b.store(g, seen)
-        b.call(self.work, [g])
+        self._count(b, "chunks_workers", b.call(self.work, [g]))
         b.branch(outer)
 
         b.position_at_end(wait)
@@ -420,6 +497,7 @@ class _Runtime:
                   give_way, spin)  # fmt: skip
         b.position_at_end(give_way)
         b.call(self.sched_yield, [])
+        b.call(self.move_off, [])
         b.branch(spin)
 
         b.position_at_end(sleep)
@@ -430,6 +508,7 @@ class _Runtime:
         do_wait = f.append_basic_block("futex")
         b.cbranch(still, do_wait, woke)
         b.position_at_end(do_wait)
+        self._count(b, "worker_sleeps")
         b.call(
             self.syscall,
             [ir.Constant(I64, SYS_FUTEX), self.gen, ir.Constant(I64, FUTEX_WAIT_PRIVATE),
@@ -438,6 +517,7 @@ class _Runtime:
         b.branch(woke)
         b.position_at_end(woke)
         b.atomic_rmw("sub", self.sleepers, ir.Constant(I32, 1), "seq_cst")
+        b.call(self.move_off, [])
         b.branch(outer)
 
         b.position_at_end(leave)
@@ -454,6 +534,8 @@ class _Runtime:
         most = ir.Constant(I32, MAX_THREADS)
         threads = b.select(b.icmp_signed(">", threads, most), most, threads)
         wanted = b.sub(threads, ir.Constant(I32, 1))
+        size = ir.Constant(I64, 8 * AFFINITY_WORDS)
+        b.call(self.syscall, [ir.Constant(I64, SYS_SCHED_GETAFFINITY), ir.Constant(I64, 0), size, self.mask])
         count = b.alloca(I32)
         b.store(ir.Constant(I32, 0), count)
         head, create, created, finish = (f.append_basic_block(n) for n in ("head", "create", "created", "finish"))
@@ -519,14 +601,17 @@ class _Runtime:
         f, b = self._function(PARALLEL_FOR, ir.FunctionType(VOID, [TASK_PTR, PTR, I64, I64]))
         task, ctx, n, cost = f.args
         spins = b.alloca(I32)
-        names = ("try", "serial", "locked", "start", "started", "running", "unlock", "publish", "wake", "run", "wait",
-                 "spin", "yield", "finish")  # fmt: skip
+        names = ("try", "taken", "serial", "locked", "start", "started", "not_running", "running", "unlock", "publish",
+                 "wake", "run", "wait", "spin", "yield", "finish")  # fmt: skip
         bb = {name: f.append_basic_block(name) for name in names}
         b.cbranch(b.icmp_signed("<=", n, ir.Constant(I64, 1)), bb["serial"], bb["try"])
 
         b.position_at_end(bb["try"])
         pair = b.cmpxchg(self.busy, ir.Constant(I32, 0), ir.Constant(I32, 1), "acquire", "monotonic")
-        b.cbranch(b.extract_value(pair, 1), bb["locked"], bb["serial"])
+        b.cbranch(b.extract_value(pair, 1), bb["locked"], bb["taken"])
+        b.position_at_end(bb["taken"])
+        self._count(b, "jobs_serial_busy")
+        b.branch(bb["serial"])
 
         b.position_at_end(bb["serial"])
         b.call(task, [ctx, ir.Constant(I64, 0), n])
@@ -540,17 +625,26 @@ class _Runtime:
         b.branch(bb["started"])
         b.position_at_end(bb["started"])
         state = self._load(b, self.state, I32)
-        b.cbranch(b.icmp_signed("==", state, ir.Constant(I32, 1)), bb["running"], bb["unlock"])
+        b.cbranch(b.icmp_signed("==", state, ir.Constant(I32, 1)), bb["running"], bb["not_running"])
+        b.position_at_end(bb["not_running"])
+        self._count(b, "jobs_single_thread")
+        b.branch(bb["unlock"])
         b.position_at_end(bb["running"])  # workers all asleep and a short job: not worth a wake-up
         asleep = b.icmp_signed("==", self._load(b, self.sleepers, I32, "seq_cst"), b.load(self.nworkers, typ=I32))
         short = b.icmp_signed("<", cost, ir.Constant(I64, WAKE_MIN_NS))
-        b.cbranch(b.and_(asleep, short), bb["unlock"], bb["publish"])
+        wait_short = f.append_basic_block("short")
+        b.cbranch(b.and_(asleep, short), wait_short, bb["publish"])
+        b.position_at_end(wait_short)
+        self._count(b, "jobs_serial_short")
+        b.branch(bb["unlock"])
         b.position_at_end(bb["unlock"])
         self._store(b, ir.Constant(I32, 0), self.busy)
         b.call(task, [ctx, ir.Constant(I64, 0), n])
         b.ret_void()
 
         b.position_at_end(bb["publish"])
+        self._count(b, "jobs_split")
+        self._store(b, b.call(self.sched_getcpu, []), self.caller_cpu, "monotonic")
         b.store(task, self.fn)
         b.store(ctx, self.ctx)
         b.store(n, self.n)
@@ -562,12 +656,14 @@ class _Runtime:
         sleepers = self._load(b, self.sleepers, I32, "seq_cst")
         b.cbranch(b.icmp_signed("!=", sleepers, ir.Constant(I32, 0)), bb["wake"], bb["run"])
         b.position_at_end(bb["wake"])
+        self._count(b, "wakes")
         self._futex_wake(b)
         b.branch(bb["run"])
 
         b.position_at_end(bb["run"])
-        b.call(self.work, [gen])
+        self._count(b, "chunks_caller", b.call(self.work, [gen]))
         b.store(ir.Constant(I32, 0), spins)
+        waiting_since = b.call(self.cycles, [])
         b.branch(bb["wait"])
         b.position_at_end(bb["wait"])
         finished = self._load(b, self.done, I64)
@@ -583,7 +679,18 @@ class _Runtime:
         b.branch(bb["wait"])
 
         b.position_at_end(bb["finish"])
+        self._count(b, "wait_cycles", b.sub(b.call(self.cycles, []), waiting_since))
         self._store(b, ir.Constant(I32, 0), self.busy)
+        b.ret_void()
+        return f
+
+    def _stats(self) -> ir.Function:
+        f, b = self._function(STATS, ir.FunctionType(VOID, [PTR]), internal=False)
+        for k in range(len(STAT_NAMES)):
+            src = b.gep(self.stats, [ir.Constant(I32, 0), ir.Constant(I32, k)], inbounds=True,
+                        source_etype=self.stats.value_type)  # fmt: skip
+            dst = b.gep(f.args[0], [ir.Constant(I64, k)], inbounds=True, source_etype=I64)
+            b.store(self._load(b, src, I64, "monotonic"), dst)
         b.ret_void()
         return f
 
