@@ -14,6 +14,7 @@ from graphc.backends.cpu.elements import kind_of, shape_of
 from graphc.backends.cpu.emit_llvm import emit_llvm
 from graphc.backends.cpu.lower_to_loops import lower_program
 from graphc.backends.cpu.pack_weights import pack_weights
+from graphc.backends.cpu.quant_regions import wrap_plain_quant_ops
 from graphc.dialects.resources import GraphProgram
 from graphc.runtime.native import undefined_symbols
 
@@ -28,7 +29,7 @@ def compile_program(program: GraphProgram, *, opt: int = 2, verify: bool = True)
         seconds[stage] = now - t
         t = now
 
-    program = pack_weights(program)  # a clone with weights in the tiled kernels' layout
+    program = pack_weights(wrap_plain_quant_ops(program))  # a clone with weights in the tiled kernels' layout
     lap("pack_weights")
     loops = lower_program(program)
     lap("lower_to_loops")

@@ -29,15 +29,24 @@ def synthetic(shape, count, seed=1234):
     return np.random.default_rng(seed).standard_normal((count, *shape)).astype(np.float32)
 
 
-def compile_both(stem: str, samples, observer="percentile"):
-    """The model quantized once (one calibration), compiled for the cpu and reference backends."""
+def quantized_graph(stem: str, samples, observer="percentile"):
+    """The fixture and its program after the graph passes and quantization (one calibration)."""
     fx = load_fixture(os.path.join(TF, stem))
     program = compile_to(fx.model_path, "graph", fx.input_shapes)
     QuantizeOptions(samples, observer).calibrate(program)
     run_pipeline(program, QUANTIZE_PIPELINE, verify_each=True)
-    cpu, ref = (compile_program(GraphProgram(program.module.clone(), program.weights), get_backend(target),
-                                stage="graph") for target in ("cpu", "reference"))  # fmt: skip
-    return fx, cpu, ref
+    return fx, program
+
+
+def compile_quantized(program, target: str, **options):
+    return compile_program(GraphProgram(program.module.clone(), program.weights), get_backend(target), stage="graph",
+                           **options)  # fmt: skip
+
+
+def compile_both(stem: str, samples, observer="percentile"):
+    """The model quantized once (one calibration), compiled for the cpu and reference backends."""
+    fx, program = quantized_graph(stem, samples, observer)
+    return fx, compile_quantized(program, "cpu"), compile_quantized(program, "reference")
 
 
 def int8_layers(model) -> tuple[int, int]:
@@ -58,6 +67,21 @@ def test_cpu_int8_model_matches_reference(stem, layers):
     assert compare_outputs(got, want) == []
     # and int8 is close to the framework's float outputs (the probabilities of a softmax)
     assert np.abs(got[fx.meta["outputs"][0]] - fx.outputs[fx.meta["outputs"][0]]).max() < 0.05
+
+
+@pytest.mark.parametrize("stem", ["digits_cnn", "mobilenet_v2"])
+def test_cpu_int8_without_fusion_equals_fused(stem):
+    """`--no-fusion`: every quant op is a kernel of its own (the backend gives it a one-op region).
+    The integer layers compute the same integers; the float softmax at the end, fused or not, rounds
+    differently, so the outputs agree to f32 tolerance."""
+    fx = load_fixture(os.path.join(TF, stem))
+    ((name, x),) = fx.inputs.items()
+    samples = DIGITS_CALIBRATION if stem == "digits_cnn" else {name: synthetic(x.shape[1:], 4)}
+    fx, program = quantized_graph(stem, samples)
+    fused, unfused = compile_quantized(program, "cpu"), compile_quantized(program, "cpu", fusion=False)
+    assert len(unfused.artifact.schedule) > len(fused.artifact.schedule)
+    assert int8_layers(unfused)[0] == int8_layers(fused)[0] > 0
+    assert compare_outputs(unfused.run(fx.inputs), fused.run(fx.inputs)) == []
 
 
 def test_digits_int8_accuracy_matches_float():
