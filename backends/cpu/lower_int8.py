@@ -19,22 +19,26 @@ Takes: `quant` ops inside fusion regions (`graphc.dialects.quant`; the region co
   a unit-stride i32 loop LLVM vectorizes (`vpmovsxbd` + `vpmulld`/`vpaddd`, 16 lanes on
   AVX-512). Padding contributes nothing (x − zx = 0 there, so the tap is skipped). The bias and
   then the region's epilogue (requantize → i8, dequantize, …) run per element on the finished
-  row before the store, so the i32 accumulators never reach memory outside the kernel.
+  row before the store, so the i32 accumulators never reach memory outside the kernel. Output
+  rows are independent: a kernel worth splitting (`parallel.worth_splitting`) runs chunks of them
+  on both cores, each thread with its own accumulator row; the weights are read-only and shared.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
+from math import prod
 
 import numpy as np
 from xdsl.dialects import arith, memref
 from xdsl.dialects.builtin import i32
 from xdsl.ir import Operation, SSAValue
 
-from graphc.backends.cpu import scalar_ops
+from graphc.backends.cpu import parallel, scalar_ops
 from graphc.backends.cpu.arith_ext import CmpiOp, SelectOp
-from graphc.backends.cpu.elements import elem_kind
+from graphc.backends.cpu.elements import elem_kind, kind_of
 from graphc.backends.cpu.loop_builder import Index, KernelBuilder
 from graphc.dialects import dtypes
 from graphc.dialects import graph as g
@@ -127,8 +131,13 @@ def lower_quant_root(b: KernelBuilder, epilogue, outs: Sequence[SSAValue]) -> No
     ev = epilogue.ev
     shape = epilogue.shape
     channels = shape[-1]
-    row = b.emit(memref.AllocaOp.get(i32, 64, [channels]))
+    row = None  # each thread's i32 accumulators, allocated per chunk of output rows
     zero = scalar_ops.const(b, I32, 0)
+
+    def new_row() -> SSAValue:
+        nonlocal row
+        row = b.emit(memref.AllocaOp.get(i32, 64, [channels]))
+        return row
     bias = root.operands[2] if len(root.operands) > 2 else None
 
     def finish(idx: list[Index]) -> None:
@@ -156,8 +165,10 @@ def lower_quant_root(b: KernelBuilder, epilogue, outs: Sequence[SSAValue]) -> No
         params = q.matmul_params(root)
         w_zero = params["b_zero_point"]
         sa, sb = g.shape_of(root.operands[0].type), g.shape_of(root.operands[1].type)
-        with b.nest(shape[:-1]) as idx, ev.scope():
+        flops = 2.0 * prod(shape) * sa[-1]
+        with _output_rows(b, shape[:-1], flops, _bytes(root, shape)) as idx, ev.scope():
             batch, i = idx[:-1], idx[-1]
+            new_row()
             clear()
             with b.nest([sa[-1]]) as (k,), ev.scope():
                 xv = _centred(b, ev.at(root.operands[0], [*_broadcast(batch, sa[:-2]), i, k]), params["a_zero_point"])
@@ -173,7 +184,9 @@ def lower_quant_root(b: KernelBuilder, epilogue, outs: Sequence[SSAValue]) -> No
     groups = params["groups"]
     cog = co // groups
     wy, wx = windows(root, xs, shape, kh, kw, params["dilations"])
-    with b.nest(shape[:-1]) as (n, oy, ox), ev.scope():
+    flops = 2.0 * prod(shape) * kh * kw * ci
+    with _output_rows(b, shape[:-1], flops, _bytes(root, shape)) as (n, oy, ox), ev.scope():
+        new_row()
         clear()
         with b.nest([kh, kw]) as (ty, tx):
             iy, ix = wy.source(b, oy, ty), wx.source(b, ox, tx)
@@ -191,6 +204,33 @@ def lower_quant_root(b: KernelBuilder, epilogue, outs: Sequence[SSAValue]) -> No
                             product = scalar_ops.binary(b, "mul", I32, xv, wv)
                             b.store(scalar_ops.binary(b, "add", I32, b.load(row, [oc]), product), row, [oc])
         finish([n, oy, ox])
+
+
+@contextmanager
+def _output_rows(b: KernelBuilder, dims: Sequence[int], flops: float, touched: float) -> Iterator[list[Index]]:
+    """One iteration per output row (each index of `dims`: the output shape without its channels),
+    as a flat loop cut into chunks that both cores run (`scf.parallel`) when the kernel is worth
+    splitting. Yields the row's indices; scratch allocated inside is per thread (allocas are hoisted
+    to the entry of each thread's outlined function)."""
+    from graphc.backends.cpu.lower_matmul_conv import _chunk_loop, _row_chunks
+
+    rows = prod(dims)
+    split = parallel.worth_splitting(flops, touched)
+    chunks, per_chunk = _row_chunks(rows, flops, split)
+    with _chunk_loop(b, chunks, split and chunks > 1, parallel.cost_ns(flops, touched)) as c:
+        start = b.mul(c, per_chunk)
+        with b.loop(start, b.min_index(b.add(start, per_chunk), rows)) as loop:
+            flat: Index = loop.iv
+            idx: list[Index] = []
+            for d in reversed(dims[1:]):
+                idx.append(b.rem_index(flat, d))
+                flat = b.div_index(flat, d)
+            yield [flat, *reversed(idx)]
+
+
+def _bytes(root: Operation, shape: Sequence[int]) -> float:
+    """Bytes an int8 root touches: its operands once and an i32-sized output (an upper bound)."""
+    return sum(prod(g.shape_of(v.type)) * kind_of(v.type).nbytes for v in root.operands) + 4.0 * prod(shape)
 
 
 def _centred(b: KernelBuilder, x: SSAValue, zero_point: int) -> SSAValue:
@@ -215,8 +255,10 @@ def is_quant_root(op: Operation) -> bool:
 # -- AVX-512 VNNI ----------------------------------------------------------------------------------
 
 LANES = 16
-VNNI_SCRATCH_LIMIT = 512 << 10
-"""Bytes of repacked weights a VNNI kernel may keep on its stack; larger layers use the portable kernel."""
+VNNI_SCRATCH_LIMIT = 1 << 20
+"""Bytes of repacked weights (plus two rows) a VNNI kernel may keep on the calling thread's stack,
+as Winograd's transformed filters (`lower_winograd`); larger layers use the portable kernel. 1 MiB
+holds a 3×3×256×256 filter."""
 
 
 def host_has_vnni() -> bool:
@@ -290,7 +332,7 @@ def lower_quant_root_vnni(b: KernelBuilder, epilogue, outs: Sequence[SSAValue]) 
     vt = vector_type(i32, LANES)
     packed = b.emit(memref.AllocaOp.get(i32, 64, [plan.words]))
     corr = b.emit(memref.AllocaOp.get(i32, 64, [plan.padded]))
-    row = b.emit(memref.AllocaOp.get(i32, 64, [plan.padded]))
+    row = None  # each thread's accumulators (`start_row`)
     zero = scalar_ops.const(b, I32, 0)
     bias = root.operands[2] if len(root.operands) > 2 else None
 
@@ -344,6 +386,8 @@ def lower_quant_root_vnni(b: KernelBuilder, epilogue, outs: Sequence[SSAValue]) 
             b.emit(vector.StoreOp(b.emit(VpdpbusdOp(acc, wv, weights)), row, [b.index(col)]))
 
     def start_row() -> None:
+        nonlocal row
+        row = b.emit(memref.AllocaOp.get(i32, 64, [plan.padded]))
         with b.nest([plan.padded // LANES]) as (blk,):
             col = b.index(b.mul(blk, LANES))
             b.emit(vector.StoreOp(b.emit(vector.LoadOp(corr, [col], vt)), row, [col]))
@@ -355,7 +399,8 @@ def lower_quant_root_vnni(b: KernelBuilder, epilogue, outs: Sequence[SSAValue]) 
 
     if not conv:
         sa = g.shape_of(root.operands[0].type)
-        with b.nest(shape[:-1]) as idx, ev.scope():
+        flops = 2.0 * prod(shape) * plan.k
+        with _output_rows(b, shape[:-1], flops, _bytes(root, shape)) as idx, ev.scope():
             start_row()
             batch, i = idx[:-1], idx[-1]
             with b.nest([plan.k4]) as (k4,), ev.scope():
@@ -366,7 +411,8 @@ def lower_quant_root_vnni(b: KernelBuilder, epilogue, outs: Sequence[SSAValue]) 
     params = q.conv_params(root)
     xs = g.shape_of(root.operands[0].type)
     wy, wx = windows(root, xs, shape, kh, kw, params["dilations"])
-    with b.nest(shape[:-1]) as (n, oy, ox), ev.scope():
+    flops = 2.0 * prod(shape) * kh * kw * plan.k
+    with _output_rows(b, shape[:-1], flops, _bytes(root, shape)) as (n, oy, ox), ev.scope():
         start_row()
         with b.nest([kh, kw]) as (ty, tx), ev.scope():
             iy, ix = wy.source(b, oy, ty), wx.source(b, ox, tx)

@@ -135,3 +135,32 @@ def test_vnni_kernel_emits_vpdpbusd():
     code = compile_program(program)
     assembly = compile_llvm_ir(code.llvm_ir, keep_assembly=True).assembly
     assert "vpdpbusd" in assembly
+
+
+@pytest.mark.parametrize("vnni", PATHS)
+@pytest.mark.parametrize("depthwise", [False, True])
+def test_large_int8_convs_are_split_across_threads_and_stay_exact(vnni, depthwise):
+    """A conv worth splitting (≥ 2 MFLOP) runs its output rows on both cores: bit-exact with the
+    reference, and the same bits with one thread and with two."""
+    from graphc.backends.cpu import parallel
+
+    rng = np.random.default_rng(7)
+    (h, w), c, co, groups = ((64, 63), 48, 48, 48) if depthwise else ((30, 31), 24, 40, 1)
+    b = ProgramBuilder({"x": ((1, h, w, c), np.int8)})
+    acc = b.op(q.Conv2DOp, b.args["x"], b.const(rng.integers(-127, 128, (3, 3, c // groups, co), dtype=np.int8)),
+               b.const(rng.integers(-5000, 5000, co, dtype=np.int32), "bias"), strides=g.ints_attr([1, 1]),
+               dilations=g.ints_attr([1, 1]), pads=g.ints_attr([1, 1, 1, 1]), groups=g.int_attr(groups),
+               input_zero_point=g.int_attr(-5))  # fmt: skip
+    program = b.build({"y": requantize(b, acc, co, 7, True)})
+    x = rng.integers(-128, 128, (1, h, w, c), dtype=np.int8)
+    got, want = run_both(program, {"x": x}, vnni)
+    np.testing.assert_array_equal(got["y"], want["y"])
+    with mock.patch.object(lower_int8, "host_has_vnni", lambda: vnni):
+        model = compile_driver(program, get_backend("cpu"))
+    assert parallel.PARALLEL_FOR in model.artifact.sections["llvm.ll"].decode()
+    native = model.loaded.executor.module
+    two = model.run({"x": x})["y"]
+    assert native.pool_stats()["jobs_split"] >= 1
+    native.set_threads(1)
+    np.testing.assert_array_equal(model.run({"x": x})["y"], two)
+    np.testing.assert_array_equal(two, want["y"])
