@@ -22,6 +22,9 @@ Takes: `quant` ops inside fusion regions (`graphc.dialects.quant`; the region co
   row before the store, so the i32 accumulators never reach memory outside the kernel. Output
   rows are independent: a kernel worth splitting (`parallel.worth_splitting`) runs chunks of them
   on both cores, each thread with its own accumulator row; the weights are read-only and shared.
+  That is the portable kernel; on hosts with AVX-512 VNNI, ungrouped convolutions and matmuls
+  whose right operand is 2-D with zero point 0 take `lower_quant_root_vnni` instead (register
+  tiles of `vpdpbusd`, see there).
 """
 
 from __future__ import annotations
@@ -311,9 +314,15 @@ def lower_quant_root_vnni(b: KernelBuilder, epilogue, outs: Sequence[SSAValue]) 
     (it then contributes (zx + 128)·w, which the correction removes: padding adds nothing, as in
     the reference). Once per call the kernel also repacks the weights into i32 words of 4
     consecutive reduction bytes, [tap][k4][column] (columns padded to 16 with zero words, the
-    reduction to a multiple of 4 with zero bytes): one 64-byte load per 16 columns. Per output
-    row (pixel): row ← corr; for each tap and k4 group, one broadcast word of 4 activation bytes
-    and, per block of 16 columns, one vpdpbusd into the row; then the epilogue per element.
+    reduction to a multiple of 4 with zero bytes): one 64-byte load per 16 columns.
+
+    Register tiles, as the f32 micro-kernel's: a tile of `points` output points (consecutive
+    pixels of an output row, or rows of a matmul) × up to 4 blocks of 16 columns keeps its i32
+    accumulators in vector registers (≤ 16 of them) through the whole reduction; each step loads
+    the 4 weight vectors of one (tap, k4) once and, per point, broadcasts one word of 4 activation
+    bytes into 4 vpdpbusd. Accumulators start from `corr` and go to a per-thread scratch row
+    once per tile, where the bias-corrected sums meet the epilogue element by element. Tiles
+    (output rows × tiles of points) are the units `_output_rows` splits across threads.
     """
     from graphc.backends.cpu.lower_matmul_conv import windows
     from xdsl.dialects import vector
@@ -332,7 +341,6 @@ def lower_quant_root_vnni(b: KernelBuilder, epilogue, outs: Sequence[SSAValue]) 
     vt = vector_type(i32, LANES)
     packed = b.emit(memref.AllocaOp.get(i32, 64, [plan.words]))
     corr = b.emit(memref.AllocaOp.get(i32, 64, [plan.padded]))
-    row = None  # each thread's accumulators (`start_row`)
     zero = scalar_ops.const(b, I32, 0)
     bias = root.operands[2] if len(root.operands) > 2 else None
 
@@ -370,58 +378,111 @@ def lower_quant_root_vnni(b: KernelBuilder, epilogue, outs: Sequence[SSAValue]) 
         start = ev.at(bias, [o]) if bias is not None else zero
         b.store(scalar_ops.binary(b, "sub", I32, start, total), corr, [o])
     pad_word = scalar_ops.const(b, I32, int.from_bytes(bytes([(zx + 128) & 0xFF] * 4), "little", signed=True))
-    flip = scalar_ops.const(b, I8, -128)
+    flip_word = scalar_ops.const(b, I32, -0x7F7F7F80)  # 0x80808080: the top bit of each byte
+    whole_words = plan.k % 4 == 0
 
     def activation_word(read: Callable[[Index], SSAValue], k4: Index) -> SSAValue:
-        cs = [b.min_index(b.add(b.mul(k4, 4), j), plan.k - 1) for j in range(4)]  # bytes past k meet zero weights
-        return byte_word([b.emit(arith.XOrIOp(read(c), flip)) for c in cs])
+        """Bytes 4·k4 … 4·k4+3 of the reduction as one biased word. With k a multiple of 4 they are
+        consecutive in memory (LLVM loads them as one i32); otherwise the bytes past k repeat
+        byte k−1, which meets zero weights."""
+        first = b.mul(k4, 4)
+        cs = [b.add(first, j) if whole_words else b.min_index(b.add(first, j), plan.k - 1) for j in range(4)]
+        return b.emit(arith.XOrIOp(byte_word([read(c) for c in cs]), flip_word))
 
-    def accumulate(word: SSAValue, tap: Index, k4: Index) -> None:
-        wv = b.emit(vector.BroadcastOp(word, vt))
-        base = b.mul(b.add(b.mul(tap, plan.k4), k4), plan.padded)
-        with b.nest([plan.padded // LANES]) as (blk,):
-            col = b.mul(blk, LANES)
-            acc = b.emit(vector.LoadOp(row, [b.index(col)], vt))
-            weights = b.emit(vector.LoadOp(packed, [b.index(b.add(base, col))], vt))
-            b.emit(vector.StoreOp(b.emit(VpdpbusdOp(acc, wv, weights)), row, [b.index(col)]))
+    blocks = plan.padded // LANES
+    group = min(4, blocks)  # column blocks of 16 per register tile
+    points = max(1, min(8, 16 // group))  # output points (pixels / rows) per register tile
 
-    def start_row() -> None:
-        nonlocal row
-        row = b.emit(memref.AllocaOp.get(i32, 64, [plan.padded]))
-        with b.nest([plan.padded // LANES]) as (blk,):
-            col = b.index(b.mul(blk, LANES))
-            b.emit(vector.StoreOp(b.emit(vector.LoadOp(corr, [col], vt)), row, [col]))
+    def tile(taps: list[int], words: Callable[[list[Index], Index], list[SSAValue]], rows: SSAValue) -> None:
+        """`points` × (group · 16) i32 accumulators in registers through the whole reduction, per
+        group of column blocks; then into `rows` ([points][padded], this thread's scratch)."""
 
-    def finish(idx: list[Index]) -> None:
+        def columns(col0: Index, width: int) -> None:
+            inits = [b.emit(vector.LoadOp(corr, [b.index(b.add(col0, j * LANES))], vt)) for j in range(width)]
+            with b.reduce_nest([*taps, plan.k4], inits * points) as red, ev.scope():
+                *tap_ivs, k4 = red.ivs
+                tap = b.add(b.mul(tap_ivs[0], taps[1]), tap_ivs[1]) if len(taps) == 2 else 0
+                base = b.add(b.mul(b.add(b.mul(tap, plan.k4), k4), plan.padded), col0)
+                wvs = [b.emit(vector.LoadOp(packed, [b.index(b.add(base, j * LANES))], vt)) for j in range(width)]
+                updated = []
+                for p, word in enumerate(words(tap_ivs, k4)):
+                    wide = b.emit(vector.BroadcastOp(word, vt))
+                    updated += [b.emit(VpdpbusdOp(red.carried[p * width + j], wide, wvs[j])) for j in range(width)]
+                red.next(*updated)
+            for p in range(points):
+                for j in range(width):
+                    at = b.index(b.add(p * plan.padded, b.add(col0, j * LANES)))
+                    b.emit(vector.StoreOp(red.results[p * width + j], rows, [at]))
+
+        full, rest = divmod(blocks, group)
+        if full > 1:
+            with b.loop(0, full) as gl:
+                columns(b.mul(gl.iv, group * LANES), group)
+        elif full == 1:
+            columns(0, group)
+        if rest:
+            columns(full * group * LANES, rest)
+
+    def finish(rows: SSAValue, p: int, idx: list[Index]) -> None:
         with b.nest([plan.columns]) as (oc,), ev.scope():
-            full = [*idx, oc]
-            epilogue.store(epilogue(b.load(row, [oc]), full), outs, full)
+            full_idx = [*idx, oc]
+            epilogue.store(epilogue(b.load(rows, [b.add(p * plan.padded, oc)]), full_idx), outs, full_idx)
+
+    def tiles_along(extent: int, outer: Sequence[int], flops: float):
+        """Units of work: each index of `outer` × each tile of `points` consecutive positions of a
+        dimension of `extent`; yields (outer indices, the tile's positions clamped into range,
+        whether each is real). The last tile of a ragged extent recomputes position extent−1."""
+
+        @contextmanager
+        def cm():
+            count = -(-extent // points)
+            with _output_rows(b, [*outer, count], flops, _bytes(root, shape)) as idx, ev.scope():
+                start = b.mul(idx[-1], points)
+                ragged = extent % points != 0
+                at = [b.min_index(b.add(start, p), extent - 1) if ragged else b.add(start, p) for p in range(points)]
+                real = [b.cmp_index("slt", b.add(start, p), extent) if ragged and p else None for p in range(points)]
+                yield idx[:-1], at, real
+
+        return cm()
+
+    def finish_all(rows: SSAValue, outer: list[Index], at: list[Index], real: list) -> None:
+        for p in range(points):
+            with b.if_(real[p]), ev.scope():
+                finish(rows, p, [*outer, at[p]])
 
     if not conv:
         sa = g.shape_of(root.operands[0].type)
         flops = 2.0 * prod(shape) * plan.k
-        with _output_rows(b, shape[:-1], flops, _bytes(root, shape)) as idx, ev.scope():
-            start_row()
-            batch, i = idx[:-1], idx[-1]
-            with b.nest([plan.k4]) as (k4,), ev.scope():
-                word = activation_word(lambda c: ev.at(root.operands[0], [*_broadcast(batch, sa[:-2]), i, c]), k4)
-                accumulate(word, 0, k4)
-            finish(list(idx))
+        with tiles_along(shape[-2], shape[:-2], flops) as (batch, at, real):
+            rows = b.emit(memref.AllocaOp.get(i32, 64, [points * plan.padded]))
+            a_batch = _broadcast(batch, sa[:-2])
+
+            def matmul_words(_taps: list[Index], k4: Index) -> list[SSAValue]:
+                return [activation_word(lambda c, i=i: ev.at(root.operands[0], [*a_batch, i, c]), k4) for i in at]
+
+            tile([], matmul_words, rows)
+            finish_all(rows, list(batch), at, real)
         return
     params = q.conv_params(root)
     xs = g.shape_of(root.operands[0].type)
     wy, wx = windows(root, xs, shape, kh, kw, params["dilations"])
     flops = 2.0 * prod(shape) * kh * kw * plan.k
-    with _output_rows(b, shape[:-1], flops, _bytes(root, shape)) as (n, oy, ox), ev.scope():
-        start_row()
-        with b.nest([kh, kw]) as (ty, tx), ev.scope():
-            iy, ix = wy.source(b, oy, ty), wx.source(b, ox, tx)
-            inside = b.all_of([wy.inside(b, iy), wx.inside(b, ix)])
-            iy_safe = iy if inside is None else b.clamp_index(iy, 0, wy.size - 1)
-            ix_safe = ix if inside is None else b.clamp_index(ix, 0, wx.size - 1)
-            with b.nest([plan.k4]) as (k4,), ev.scope():
-                word = activation_word(lambda c: ev.at(root.operands[0], [n, iy_safe, ix_safe, c]), k4)
-                if inside is not None:
-                    word = b.emit(SelectOp(inside, word, pad_word))
-                accumulate(word, b.add(b.mul(ty, kw), tx), k4)
-        finish([n, oy, ox])
+    with tiles_along(shape[2], shape[:2], flops) as ((n, oy), at, real):
+        rows = b.emit(memref.AllocaOp.get(i32, 64, [points * plan.padded]))
+
+        def conv_words(taps: list[Index], k4: Index) -> list[SSAValue]:
+            ty, tx = taps
+            iy = wy.source(b, oy, ty)
+            inside_y = wy.inside(b, iy)
+            iy_safe = iy if inside_y is None else b.clamp_index(iy, 0, wy.size - 1)
+            words = []
+            for ox in at:
+                ix = wx.source(b, ox, tx)
+                inside = b.all_of([inside_y, wx.inside(b, ix)])
+                ix_safe = ix if inside is None else b.clamp_index(ix, 0, wx.size - 1)
+                word = activation_word(lambda c, ix_safe=ix_safe: ev.at(root.operands[0], [n, iy_safe, ix_safe, c]), k4)
+                words.append(word if inside is None else b.emit(SelectOp(inside, word, pad_word)))
+            return words
+
+        tile([kh, kw], conv_words, rows)
+        finish_all(rows, [n, oy], at, real)

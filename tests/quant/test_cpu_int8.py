@@ -164,3 +164,26 @@ def test_large_int8_convs_are_split_across_threads_and_stay_exact(vnni, depthwis
     native.set_threads(1)
     np.testing.assert_array_equal(model.run({"x": x})["y"], two)
     np.testing.assert_array_equal(two, want["y"])
+
+
+@pytest.mark.parametrize("vnni", PATHS)
+@pytest.mark.parametrize("ci, co", [(8, 100), (13, 150), (64, 200)])
+def test_wide_int8_layers_bit_exact(vnni, ci, co):
+    """Output channels past the VNNI kernel's register tile (4 blocks of 16): a loop over full
+    groups of blocks and a remainder group; reductions that are and are not multiples of 4; a
+    ragged last tile of output points (7 pixels per row, 5 matmul rows)."""
+    rng = np.random.default_rng(ci * co)
+    b = ProgramBuilder({"x": ((2, 6, 7, ci), np.int8), "a": ((5, ci), np.int8)})
+    acc = b.op(q.Conv2DOp, b.args["x"], b.const(rng.integers(-127, 128, (3, 2, ci, co), dtype=np.int8)),
+               b.const(rng.integers(-5000, 5000, co, dtype=np.int32), "bias"), strides=g.ints_attr([1, 1]),
+               dilations=g.ints_attr([1, 1]), pads=g.ints_attr([1, 1, 0, 1]), groups=g.int_attr(1),
+               input_zero_point=g.int_attr(9))  # fmt: skip
+    mm = b.op(q.MatMulOp, b.args["a"], b.const(rng.integers(-127, 128, (ci, co), dtype=np.int8)),
+              b.const(rng.integers(-999, 999, co, dtype=np.int32), "bias"), a_zero_point=g.int_attr(-3),
+              b_zero_point=g.int_attr(0))  # fmt: skip
+    program = b.build({"conv": requantize(b, acc, co, 1, True), "mm": requantize(b, mm, co, 2, False)})
+    feed = {"x": rng.integers(-128, 128, (2, 6, 7, ci), dtype=np.int8),
+            "a": rng.integers(-128, 128, (5, ci), dtype=np.int8)}  # fmt: skip
+    got, want = run_both(program, feed, vnni)
+    for name in want:
+        np.testing.assert_array_equal(got[name], want[name], err_msg=name)
