@@ -187,3 +187,17 @@ def test_wide_int8_layers_bit_exact(vnni, ci, co):
     got, want = run_both(program, feed, vnni)
     for name in want:
         np.testing.assert_array_equal(got[name], want[name], err_msg=name)
+
+
+def test_int8_benchmark_checks_its_results_and_prints_its_row():
+    """`tools/bench_int8.py` on one row (a smoke test: no timing is asserted)."""
+    import os
+    import subprocess
+    import sys
+
+    tool = os.path.join(os.path.dirname(__file__), "..", "..", "tools", "bench_int8.py")
+    done = subprocess.run([sys.executable, tool, "--only", "conv3x3_14x256", "--runs", "4"], capture_output=True,
+                          text=True, timeout=600)  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    row = next(line for line in done.stdout.splitlines() if line.startswith("conv3x3_14x256"))
+    assert "✗" not in row and row.count("x |") >= 1
