@@ -30,8 +30,9 @@ worker is asleep and the lowering's cost estimate (`COST_ATTR`) is below `WAKE_M
 
 The pool (one per loaded object: its state is the object's own globals, so every loaded model has
 its own worker threads):
-- started lazily by the first parallel kernel: `sysconf(_SC_NPROCESSORS_ONLN)` threads in all
-  (or `graphc_parallel_set_threads(n)`; at most `MAX_THREADS`), i.e. the calling thread plus
+- started lazily by the first parallel kernel: one thread per CPU the calling thread may run on
+  (its affinity mask; `sysconf(_SC_NPROCESSORS_ONLN)` if that cannot be read), or
+  `graphc_parallel_set_threads(n)`, at most `MAX_THREADS`: the calling thread plus
   `pthread_create`d workers. No Python anywhere: the workers run native code only, and ctypes
   releases the GIL for the entry call;
 - a job is published in one 64-bit word `(generation << 32) | chunks left`; every thread,
@@ -328,6 +329,7 @@ class _Runtime:
         self.pthread_join = fn("pthread_join", ir.FunctionType(I32, [I64, PTR]))
         self.pause = fn("llvm.x86.sse2.pause", ir.FunctionType(VOID, []))
         self.cycles = fn("llvm.readcyclecounter", ir.FunctionType(I64, []))
+        self.ctpop = fn("llvm.ctpop.i64", ir.FunctionType(I64, [I64]))
 
         self.work = self._work()
         self.move_off = self._move_off()
@@ -529,13 +531,22 @@ class _Runtime:
     def _start(self) -> ir.Function:
         f, b = self._function("gp.start", ir.FunctionType(VOID, []))
         requested = b.load(self.requested, typ=I32)
+        size = ir.Constant(I64, 8 * AFFINITY_WORDS)
+        got = b.call(self.syscall, [ir.Constant(I64, SYS_SCHED_GETAFFINITY), ir.Constant(I64, 0), size, self.mask])
+        # the CPUs this thread may run on: a container or taskset may allow fewer than are online
+        usable = ir.Constant(I64, 0)
+        for k in range(AFFINITY_WORDS):
+            word = b.load(b.gep(self.mask, [ir.Constant(I32, 0), ir.Constant(I32, k)], inbounds=True,
+                                source_etype=self.mask.value_type), typ=I64)  # fmt: skip
+            usable = b.add(usable, b.call(self.ctpop, [word]))
+        usable = b.trunc(usable, I32)
         online = b.trunc(b.call(self.sysconf, [ir.Constant(I32, SC_NPROCESSORS_ONLN)]), I32)
-        threads = b.select(b.icmp_signed(">", requested, ir.Constant(I32, 0)), requested, online)
+        known = b.and_(b.icmp_signed(">", got, ir.Constant(I64, 0)), b.icmp_signed(">", usable, ir.Constant(I32, 0)))
+        available = b.select(known, usable, online)
+        threads = b.select(b.icmp_signed(">", requested, ir.Constant(I32, 0)), requested, available)
         most = ir.Constant(I32, MAX_THREADS)
         threads = b.select(b.icmp_signed(">", threads, most), most, threads)
         wanted = b.sub(threads, ir.Constant(I32, 1))
-        size = ir.Constant(I64, 8 * AFFINITY_WORDS)
-        b.call(self.syscall, [ir.Constant(I64, SYS_SCHED_GETAFFINITY), ir.Constant(I64, 0), size, self.mask])
         count = b.alloca(I32)
         b.store(ir.Constant(I32, 0), count)
         head, create, created, finish = (f.append_basic_block(n) for n in ("head", "create", "created", "finish"))

@@ -102,11 +102,11 @@ def test_a_worker_on_its_callers_cpu_moves_to_another_one():
     """Stacks the worker on the caller's CPU by hand (what Linux's balancer was seen doing) and
     checks that the worker takes itself off that CPU, keeping the rest of the process's CPUs."""
     allowed = os.sched_getaffinity(0)
-    before = {int(t) for t in os.listdir("/proc/self/task")}
     loaded = _Loaded()
+    before = {int(t) for t in os.listdir("/proc/self/task")}  # the pool starts with the first call
     first = loaded.call()  # starts the pool with this thread's full mask
     workers = _new_threads(before)
-    assert len(workers) == min(len(allowed), parallel.MAX_THREADS) - 1
+    assert len(workers) == min(len(allowed), parallel.MAX_THREADS) - 1  # one thread per allowed CPU
     cpu = min(allowed)
     try:
         os.sched_setaffinity(0, {cpu})
@@ -122,3 +122,20 @@ def test_a_worker_on_its_callers_cpu_moves_to_another_one():
         assert loaded.native.pool_stats()["moves"] >= len(workers)
     finally:
         os.sched_setaffinity(0, allowed)
+
+
+def test_a_caller_allowed_one_cpu_gets_no_workers():
+    """The pool sizes itself from the caller's affinity mask (a container or `taskset` may allow
+    fewer CPUs than are online): with one CPU allowed, every job runs on the caller."""
+    allowed = os.sched_getaffinity(0)
+    loaded = _Loaded()
+    before = {int(t) for t in os.listdir("/proc/self/task")}  # the pool starts with the first call
+    try:
+        os.sched_setaffinity(0, {min(allowed)})
+        first = loaded.call()  # starts the pool
+    finally:
+        os.sched_setaffinity(0, allowed)
+    np.testing.assert_array_equal(loaded.call()[0], first[0])
+    assert not _new_threads(before)
+    stats = loaded.native.pool_stats()
+    assert stats["jobs_single_thread"] == 2 * len(loaded.split_jobs()) and stats["jobs_split"] == 0
