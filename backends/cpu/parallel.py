@@ -120,8 +120,8 @@ STAT_NAMES = (
     "wait_cycles",  # time-stamp-counter cycles the caller waited for workers to finish chunks
     "moves",  # times a worker found itself on its caller's CPU and moved off it
 )
-"""Counters each pool keeps from the object's load on (`graphc_parallel_stats(int64_t out[8])`, exported,
-copies them; `NativeModule.pool_stats` reads them from Python)."""
+"""Counters each pool keeps from the object's load on (`graphc_parallel_stats(int64_t *out)`, exported,
+copies them in this order; `NativeModule.pool_stats` reads them from Python)."""
 EXTERNAL_SYMBOLS = ("pthread_create", "pthread_join", "syscall", "sysconf", "sched_yield", "sched_getcpu")
 """What an object with parallel kernels imports from libc (MCJIT resolves them in the process)."""
 
@@ -390,6 +390,12 @@ class _Runtime:
         value = ir.Constant(I64, amount) if isinstance(amount, int) else amount
         b.atomic_rmw("add", slot, value, "monotonic")
 
+    def _mask_word(self, b: ir.IRBuilder, k: int) -> ir.Value:
+        """Word k of the pool's CPU mask (`gp.mask`)."""
+        index = [ir.Constant(I32, 0), ir.Constant(I32, k)]
+        slot = b.gep(self.mask, index, inbounds=True, source_etype=self.mask.value_type)
+        return b.load(slot, typ=I64)
+
     def _futex_wake(self, b: ir.IRBuilder) -> None:
         b.call(
             self.syscall,
@@ -451,10 +457,8 @@ class _Runtime:
         bit = b.shl(ir.Constant(I64, 1), b.and_(cpu, ir.Constant(I64, 63)))
         anything = ir.Constant(I64, 0)
         for k in range(AFFINITY_WORDS):
-            src = b.gep(self.mask, [ir.Constant(I32, 0), ir.Constant(I32, k)], inbounds=True,
-                        source_etype=self.mask.value_type)  # fmt: skip
             clear = b.select(b.icmp_unsigned("==", word_index, ir.Constant(I64, k)), b.not_(bit), ir.Constant(I64, -1))
-            word = b.and_(b.load(src, typ=I64), clear)
+            word = b.and_(self._mask_word(b, k), clear)
             b.store(word, b.gep(other, [ir.Constant(I64, k)], inbounds=True))
             anything = b.or_(anything, word)
         b.cbranch(b.icmp_unsigned("!=", anything, ir.Constant(I64, 0)), move, out)
@@ -547,9 +551,7 @@ class _Runtime:
         # the CPUs this thread may run on: a container or taskset may allow fewer than are online
         usable = ir.Constant(I64, 0)
         for k in range(AFFINITY_WORDS):
-            word = b.load(b.gep(self.mask, [ir.Constant(I32, 0), ir.Constant(I32, k)], inbounds=True,
-                                source_etype=self.mask.value_type), typ=I64)  # fmt: skip
-            usable = b.add(usable, b.call(self.ctpop, [word]))
+            usable = b.add(usable, b.call(self.ctpop, [self._mask_word(b, k)]))
         usable = b.trunc(usable, I32)
         online = b.trunc(b.call(self.sysconf, [ir.Constant(I32, SC_NPROCESSORS_ONLN)]), I32)
         known = b.and_(b.icmp_signed(">", got, ir.Constant(I64, 0)), b.icmp_signed(">", usable, ir.Constant(I32, 0)))
